@@ -1,0 +1,1 @@
+"""Marshmallow schemas of the HTTP API; they import nothing of the app."""

@@ -1,0 +1,101 @@
+"""Schemas of the Ticket v1.0 API, named after its documented models."""
+
+from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
+
+from tickets import clock
+from tickets.domain import MAX_TTL, MIN_TTL, TicketStatus, TicketType, format_time
+
+TICKET_TYPES = [ticket_type.value for ticket_type in TicketType]
+CALENDARS = ["ics", "google", "outlook"]
+
+
+class UTCDateTime(fields.DateTime):
+    """RFC 3339 in UTC with a Z (marshmallow's default writes +00:00)."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return format_time(value)
+
+
+class TicketSchema(Schema):
+    """A ticket as the API shows it."""
+
+    createdAt = UTCDateTime(attribute="created_at", dump_only=True)
+    disabled = UTCDateTime(allow_none=True, dump_only=True, metadata={"description": "When it was disabled, or null."})
+    expired = fields.Function(lambda ticket: ticket.expired(clock.utcnow()), dump_only=True)
+    expiresAt = UTCDateTime(attribute="expires_at", dump_only=True)
+    id = fields.String(dump_only=True)
+    organizationId = fields.String(attribute="organization_id", dump_only=True)
+    properties = fields.Dict(dump_only=True)
+    revoked = UTCDateTime(allow_none=True, dump_only=True, metadata={"description": "When it was revoked, or null."})
+    type = fields.String(dump_only=True, validate=validate.OneOf(TICKET_TYPES))
+    userId = fields.String(attribute="user_id", dump_only=True)
+    version = fields.Integer(dump_only=True)
+    notBefore = UTCDateTime(
+        attribute="not_before",
+        allow_none=True,
+        dump_only=True,
+        metadata={"description": "Scheduled tickets: when the join window opens (scheduled_date - early join)."},
+    )
+    useCount = fields.Integer(attribute="use_count", dump_only=True)
+    lastUsedAt = UTCDateTime(attribute="last_used_at", allow_none=True, dump_only=True)
+
+
+class CreateTicketWebCommandSchema(Schema):
+    """The create command; unknown fields are refused."""
+
+    class Meta:
+        unknown = RAISE
+
+    disabled = fields.Boolean(load_default=False, metadata={"description": "Create it disabled."})
+    length = fields.Integer(
+        strict=True,
+        allow_none=True,
+        metadata={"description": "Id length: 0 or absent for 9, otherwise 6 to 64."},
+    )
+    organizationId = fields.String(
+        allow_none=True,
+        metadata={"description": "Required for a system client; an organization's client may only name its own."},
+    )
+    properties = fields.Dict(
+        keys=fields.String(),
+        required=True,
+        metadata={
+            "description": "Free-form; customer_id, scheduled_date, duration, title and description mean something."
+        },
+    )
+    type = fields.String(required=True, validate=validate.OneOf(TICKET_TYPES))
+    ttl = fields.Integer(
+        strict=True,
+        validate=validate.Range(MIN_TTL, MAX_TTL),
+        metadata={"description": "Lifetime in seconds (default TICKETS_TICKET_TTL; scheduled: from scheduled_date)."},
+    )
+
+
+class UpdateTicketWebCommandSchema(Schema):
+    """The update command: properties are replaced whole."""
+
+    class Meta:
+        unknown = RAISE
+
+    organizationId = fields.String(allow_none=True, metadata={"description": "Only a system client may move a ticket."})
+    properties = fields.Dict(keys=fields.String(), required=True)
+
+
+class TicketQueryArgsSchema(Schema):
+    """Filters of the ticket list."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    type = fields.String(validate=validate.OneOf(TICKET_TYPES))
+    status = fields.String(validate=validate.OneOf([status.value for status in TicketStatus]))
+    organizationId = fields.String(metadata={"description": "System clients only: one organization's tickets."})
+
+
+class EventQueryArgsSchema(Schema):
+    """Which calendar the event is for."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    calendar = fields.String(load_default="ics", validate=validate.OneOf(CALENDARS))

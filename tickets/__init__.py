@@ -1,0 +1,1 @@
+"""The ticket service: domain, storage, OAuth2 and HTTP routes."""

@@ -1,0 +1,76 @@
+"""`flask --app app clients|keys|tickets ...`: they change the data files, which a running service rereads."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from tickets.clients import ClientNotFound
+from tickets.context import current_services
+
+clients_cli = AppGroup("clients", help="Manage OAuth2 clients.")
+keys_cli = AppGroup("keys", help="Manage JWT signing keys.")
+tickets_cli = AppGroup("tickets", help="Maintain the ticket store.")
+
+
+def emit(value) -> None:
+    click.echo(json.dumps(value))
+
+
+@clients_cli.command("create")
+@click.option("--name", required=True, help="A label for people.")
+@click.option("--org", default=None, help="Organization; without it, a system client acting on every organization.")
+@click.option("--scope", default="global", show_default=True, help="Space-separated scopes.")
+def create_client(name, org, scope):
+    """Register a client; prints its credentials once as JSON."""
+    try:
+        emit(current_services().clients.create(name, org, scope))
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--scope") from None
+
+
+@clients_cli.command("list")
+def list_clients():
+    """Print every client (never a secret) as a JSON array."""
+    emit(current_services().clients.list())
+
+
+@clients_cli.command("delete")
+@click.argument("client_id")
+def delete_client(client_id):
+    """Delete a client; its tokens stop working at once."""
+    try:
+        current_services().clients.delete(client_id)
+    except ClientNotFound:
+        raise click.ClickException(f"no client {client_id}") from None
+    emit({"deleted": client_id})
+
+
+@clients_cli.command("rotate-secret")
+@click.argument("client_id")
+def rotate_secret(client_id):
+    """Give a client a new secret; prints its credentials once as JSON."""
+    try:
+        emit(current_services().clients.rotate_secret(client_id))
+    except ClientNotFound:
+        raise click.ClickException(f"no client {client_id}") from None
+
+
+@keys_cli.command("rotate")
+def rotate_keys():
+    """Sign with a new key from now on; old public keys stay published until their tokens expire."""
+    emit({"kid": current_services().keys.rotate()})
+
+
+@tickets_cli.command("purge")
+def purge_tickets():
+    """Remove tickets past retention now (the service also does this by itself)."""
+    emit({"purged": current_services().tickets.purge()})
+
+
+def init_app(app: Flask) -> None:
+    for group in (clients_cli, keys_cli, tickets_cli):
+        app.cli.add_command(group)

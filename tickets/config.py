@@ -1,0 +1,76 @@
+"""Settings, read once from TICKETS_* environment variables (durations in whole seconds)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+# name: (default, parser). Every name here is listed in the README.
+SETTINGS = {
+    "DATA_DIR": ("./data", str),
+    "ISSUER": (None, str),
+    "TICKET_TTL": (14_400, int),
+    "TOKEN_TTL": (3_600, int),
+    "TICKET_TOKEN_TTL": (14_400, int),
+    "EARLY_JOIN": (1_800, int),
+    "SCHEDULE_GRACE": (3_600, int),
+    "RETENTION": (604_800, int),
+    "EXCHANGE_FAILURES_PER_MINUTE": (10, int),
+    "JWT_ALG": ("RS256", str),
+    "TRUSTED_HOSTS": ("localhost,127.0.0.1", "list"),
+    "PROXY_FIX": (0, int),
+    "DATABASE_URL": ("", str),
+    "PURGE_INTERVAL": (60, int),
+}
+JWT_ALGORITHMS = ("RS256", "ES256")
+
+
+class ConfigError(ValueError):
+    """A setting has a value the service cannot run with."""
+
+
+def parse_list(raw: str) -> list[str]:
+    """Comma-separated, blanks dropped: 'a.example, b.example' -> ['a.example', 'b.example']."""
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> dict:
+    """Flask config keys (TICKETS_*) from the environment, with defaults and parsed types."""
+    environ = os.environ if environ is None else environ
+    config = {}
+    for name, (default, kind) in SETTINGS.items():
+        key = f"TICKETS_{name}"
+        raw = environ.get(key)
+        config[key] = default if raw is None else _parse(key, raw, kind)
+    if config["TICKETS_ISSUER"] is None:
+        config["TICKETS_ISSUER"] = f"http://localhost:{environ.get('PORT', '8080')}/security"
+    config["TICKETS_TRUSTED_HOSTS"] = _as_list(config["TICKETS_TRUSTED_HOSTS"])
+    check_settings(config)
+    return config
+
+
+def _parse(key: str, raw: str, kind):
+    if kind == "list":
+        return parse_list(raw)
+    try:
+        return kind(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{key}={raw!r} is not a valid {kind.__name__}") from None
+
+
+def _as_list(value) -> list[str]:
+    return parse_list(value) if isinstance(value, str) else list(value)
+
+
+def check_settings(config: Mapping) -> None:
+    """Refuse settings that would make the service silently wrong."""
+    for name, (_, kind) in SETTINGS.items():
+        key = f"TICKETS_{name}"
+        if kind is int and config[key] < 0:
+            raise ConfigError(f"{key} must not be negative")
+    if config["TICKETS_JWT_ALG"] not in JWT_ALGORITHMS:
+        raise ConfigError(f"TICKETS_JWT_ALG must be one of {', '.join(JWT_ALGORITHMS)}")
+    if config["TICKETS_DATABASE_URL"]:
+        raise ConfigError("TICKETS_DATABASE_URL is set, but only the TinyDB store is implemented yet; unset it")
+    if not config["TICKETS_TRUSTED_HOSTS"]:
+        raise ConfigError("TICKETS_TRUSTED_HOSTS must name at least one host")

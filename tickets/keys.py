@@ -1,0 +1,116 @@
+"""Signing keys: made at first start, rotated by the CLI, published as a JWKS, used to sign and verify JWTs."""
+
+from __future__ import annotations
+
+import time
+
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, KeySet, RSAKey
+
+LEEWAY = 5  # seconds of clock skew tolerated on exp/nbf/iat
+
+
+class InvalidToken(Exception):
+    """A token that is malformed, badly signed, of the wrong issuer or out of its time."""
+
+
+def _generate(alg: str):
+    parameters = {"use": "sig", "alg": alg}
+    if alg == "ES256":
+        return ECKey.generate_key("P-256", parameters=parameters, auto_kid=True)
+    return RSAKey.generate_key(2048, parameters=parameters, auto_kid=True)
+
+
+def _import(jwk: dict):
+    return ECKey.import_key(jwk) if jwk["kty"] == "EC" else RSAKey.import_key(jwk)
+
+
+class KeyRing:
+    """The keys in the key store; the newest signs, and retired ones stay published while
+    tokens they signed may still be alive."""
+
+    def __init__(self, records, issuer: str, alg: str, max_token_ttl: int):
+        self.records = records  # a TinyRecordRepository of {"jwk", "alg", "created", "retired"}
+        self.issuer = issuer
+        self.alg = alg
+        self.max_token_ttl = max_token_ttl
+        self._seen = None
+        self._signer = None
+        self._published = None
+        self._built_at = 0.0
+
+    def ensure_key(self) -> None:
+        """Make a signing key of the configured algorithm if there is none yet."""
+        with self.records.store.lock:
+            current = self._current_record()
+            if current is None or current["alg"] != self.alg:
+                self._add_new_key(retire=current)
+
+    def rotate(self) -> str:
+        """Start signing with a new key; returns its kid."""
+        with self.records.store.lock:
+            kid = self._add_new_key(retire=self._current_record())
+            self._drop_expired_keys()
+            return kid
+
+    def sign(self, claims: dict) -> str:
+        key = self._keys()[0]
+        return jwt.encode({"alg": key.alg, "kid": key.kid, "typ": "JWT"}, claims, key)
+
+    def jwks(self) -> dict:
+        return self._keys()[1].as_dict(private=False)
+
+    def verify(self, token: str) -> dict:
+        """The claims of a token we signed and that is still in its time; raises InvalidToken."""
+        try:
+            decoded = jwt.decode(token, self._keys()[1], algorithms=["RS256", "ES256"])
+            registry = jwt.JWTClaimsRegistry(
+                leeway=LEEWAY,
+                iss={"essential": True, "value": self.issuer},
+                exp={"essential": True},
+                iat={"essential": True},
+            )
+            registry.validate(decoded.claims)
+        except (JoseError, ValueError, TypeError) as error:
+            raise InvalidToken(str(error)) from error
+        return decoded.claims
+
+    def _keys(self):
+        """(signing key, KeySet of published keys), rebuilt only when the key file changed."""
+        everything = self.records.all()
+        # Rebuilt when the file changed, and each minute so retired keys leave the JWKS on time.
+        if everything is not self._seen or time.monotonic() - self._built_at > 60:
+            current = self._current_record()
+            if current is None:
+                raise InvalidToken("no signing key")
+            published = [_import(record["jwk"]) for record in self._published_records()]
+            self._signer = _import(current["jwk"])
+            self._published = KeySet(published)
+            self._seen = everything
+            self._built_at = time.monotonic()
+        return self._signer, self._published
+
+    def _current_record(self) -> dict | None:
+        live = [record for record in self.records.all().values() if record.get("retired") is None]
+        return max(live, key=lambda record: record["created"], default=None)
+
+    def _published_records(self) -> list[dict]:
+        horizon = time.time() - self.max_token_ttl - LEEWAY
+        return [
+            record
+            for record in self.records.all().values()
+            if record.get("retired") is None or record["retired"] > horizon
+        ]
+
+    def _add_new_key(self, retire: dict | None) -> str:
+        now = time.time()
+        if retire is not None:
+            self.records.put(retire["jwk"]["kid"], {**retire, "retired": now})
+        key = _generate(self.alg)
+        self.records.put(key.kid, {"jwk": key.as_dict(private=True), "alg": self.alg, "created": now, "retired": None})
+        return key.kid
+
+    def _drop_expired_keys(self) -> None:
+        keep = {record["jwk"]["kid"] for record in self._published_records()}
+        self.records.remove_many([kid for kid in self.records.all() if kid not in keep])

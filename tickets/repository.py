@@ -1,0 +1,376 @@
+"""The TinyDB store: the only module that touches tinydb or the data files.
+
+Every file is replaced whole (temp file, fsync, rename, fsync of the folder), so a reader
+never sees a torn file and needs no lock; every read-modify-write holds an inter-process
+file lock, because gunicorn runs several worker processes on the same files.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from filelock import FileLock
+from tinydb import TinyDB
+from tinydb.storages import Storage
+from tinydb.table import Document, Table
+
+from tickets.domain import Ticket, TicketNotFound, TicketType
+
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+class StorageError(Exception):
+    """The store cannot be read or written; the message names the file."""
+
+
+class CorruptStore(StorageError):
+    """A data file exists but is not what this service wrote; it is left untouched."""
+
+
+class TicketIdTaken(Exception):
+    """An id collision on insert: the caller draws a new id."""
+
+
+def prepare_data_dir(path: str) -> None:
+    """Create the data folder (mode 0700) or tighten an existing one."""
+    os.makedirs(path, mode=DIR_MODE, exist_ok=True)
+    if os.stat(path).st_mode & 0o777 != DIR_MODE:
+        os.chmod(path, DIR_MODE)
+
+
+def write_file_atomically(path: str, payload: bytes, durable: bool = True) -> int:
+    """Replace `path` with `payload` all at once; returns an open fd of the new file."""
+    folder = os.path.dirname(path) or "."
+    fd, temp_path = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(fd, view) :]
+        if durable:
+            os.fsync(fd)
+        os.replace(temp_path, path)
+    except BaseException:
+        os.close(fd)
+        _unlink_quietly(temp_path)
+        raise
+    if durable:
+        _fsync_folder(folder)
+    return fd
+
+
+def _fsync_folder(folder: str) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+class AtomicJSONStorage(Storage):
+    """TinyDB storage that re-parses the file only when it was replaced, and writes atomically.
+
+    The file is never changed in place, so "unchanged" is exact: the path still names the
+    inode this worker holds open (an open inode cannot be freed and reused).
+    """
+
+    def __init__(self, path: str, durable: bool = True):
+        self.path = path
+        self.durable = durable
+        self._data = None
+        self._fd = None
+
+    def read(self):
+        try:
+            current = os.stat(self.path)
+        except FileNotFoundError:
+            self._forget()
+            return None
+        except OSError as error:
+            raise StorageError(f"cannot read {self.path}: {error.strerror}") from error
+        if self._fd is not None and _same_file(os.fstat(self._fd), current):
+            return self._data
+        return self._load()
+
+    def write(self, data) -> None:
+        try:
+            payload = json.dumps(data, separators=(",", ":"), allow_nan=False).encode()
+            fd = write_file_atomically(self.path, payload, self.durable)
+        except (OSError, ValueError) as error:
+            self._forget()  # TinyDB already changed the cached dict in place
+            reason = getattr(error, "strerror", None) or str(error)
+            raise StorageError(f"cannot write {self.path}: {reason}") from error
+        self._forget()
+        self._data, self._fd = data, fd
+
+    def close(self) -> None:
+        self._forget()
+
+    def _load(self):
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError as error:
+            raise StorageError(f"cannot read {self.path}: {error.strerror}") from error
+        try:
+            with os.fdopen(os.dup(fd), "rb") as handle:
+                data = json.loads(handle.read())
+        except (OSError, ValueError, RecursionError) as error:
+            os.close(fd)
+            raise CorruptStore(f"{self.path} is not a valid data file ({error}); it was left untouched") from error
+        problem = _shape_problem(data)
+        if problem:
+            os.close(fd)
+            raise CorruptStore(f"{self.path} is not a valid data file ({problem}); it was left untouched")
+        self._forget()
+        self._data, self._fd = data, fd
+        return data
+
+    def _forget(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+        self._data, self._fd = None, None
+
+
+def _same_file(held: os.stat_result, current: os.stat_result) -> bool:
+    return (held.st_dev, held.st_ino) == (current.st_dev, current.st_ino)
+
+
+def _shape_problem(data) -> str | None:
+    """What makes `data` not a TinyDB document tree, if anything."""
+    if not isinstance(data, dict):
+        return "the top level is not an object of tables"
+    for name, table in data.items():
+        if not isinstance(table, dict) or not all(isinstance(doc, dict) for doc in table.values()):
+            return f"table {name!r} is not an object of documents"
+    return None
+
+
+class StrIdTable(Table):
+    """Documents keyed by our own string ids (ticket ids, client ids, key ids)."""
+
+    document_id_class = str
+
+
+class StrIdTinyDB(TinyDB):
+    """TinyDB whose tables use string ids."""
+
+    table_class = StrIdTable
+
+
+class JsonStore:
+    """One TinyDB file with its lock: the building block of the repositories below."""
+
+    def __init__(self, path: str, durable: bool = True):
+        self.path = path
+        self.lock = FileLock(path + ".lock", mode=FILE_MODE)
+        self.db = StrIdTinyDB(path, storage=AtomicJSONStorage, durable=durable)
+
+    def table(self, name: str) -> Table:
+        return self.db.table(name, cache_size=0)
+
+    def check(self) -> None:
+        """Read the file now: raises CorruptStore or StorageError if it is unusable."""
+        self.db.storage.read()
+
+    def ensure_exists(self) -> None:
+        """Create an empty file if there is none, never touching one that exists."""
+        with self.lock:
+            if self.db.storage.read() is None:
+                self.db.storage.write({})
+
+
+def ticket_to_record(ticket: Ticket) -> dict:
+    """A JSON-ready dict of a ticket; times as ISO strings."""
+    return {
+        "type": ticket.type.value,
+        "organizationId": ticket.organization_id,
+        "userId": ticket.user_id,
+        "properties": ticket.properties,
+        "createdAt": _iso(ticket.created_at),
+        "expiresAt": _iso(ticket.expires_at),
+        "notBefore": _iso(ticket.not_before),
+        "ttl": ticket.ttl,
+        "disabled": _iso(ticket.disabled),
+        "revoked": _iso(ticket.revoked),
+        "version": ticket.version,
+        "useCount": ticket.use_count,
+        "lastUsedAt": _iso(ticket.last_used_at),
+        "consumedAt": _iso(ticket.consumed_at),
+    }
+
+
+def record_to_ticket(ticket_id: str, record: dict) -> Ticket:
+    """The domain object of a stored record; properties are copied so callers cannot alter the cache."""
+    return Ticket(
+        id=ticket_id,
+        type=TicketType(record["type"]),
+        organization_id=record["organizationId"],
+        user_id=record["userId"],
+        properties=copy.deepcopy(record["properties"]),
+        created_at=_time(record["createdAt"]),
+        expires_at=_time(record["expiresAt"]),
+        not_before=_time(record.get("notBefore")),
+        ttl=record.get("ttl"),
+        disabled=_time(record.get("disabled")),
+        revoked=_time(record.get("revoked")),
+        version=record.get("version", 0),
+        use_count=record.get("useCount", 0),
+        last_used_at=_time(record.get("lastUsedAt")),
+        consumed_at=_time(record.get("consumedAt")),
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+class TinyTicketRepository:
+    """Tickets in `tickets.json`, keyed by id."""
+
+    def __init__(self, store: JsonStore):
+        self.store = store
+        self.table = store.table("tickets")
+
+    def get(self, ticket_id: str) -> Ticket:
+        record = self.table.get(doc_id=ticket_id)
+        if record is None:
+            raise TicketNotFound(ticket_id)
+        return record_to_ticket(ticket_id, record)
+
+    def add(self, ticket: Ticket) -> None:
+        with self.store.lock:
+            if self.table.contains(doc_id=ticket.id):
+                raise TicketIdTaken(ticket.id)
+            self.table.insert(Document(ticket_to_record(ticket), doc_id=ticket.id))
+
+    def change(self, ticket_id: str, decide: Callable[[Ticket], Ticket | None]) -> Ticket | None:
+        """Apply `decide` to the current ticket under the lock: it returns the ticket to
+        store (the same object for no change) or None to delete it; it may raise to refuse."""
+        with self.store.lock:
+            current = self.get(ticket_id)
+            updated = decide(current)
+            if updated is None:
+                self.table.remove(doc_ids=[ticket_id])
+            elif updated is not current:
+                self.table.update(_replace_with(ticket_to_record(updated)), doc_ids=[ticket_id])
+            return updated
+
+    def all(self) -> list[Ticket]:
+        raw = self.table._read_table()
+        return [record_to_ticket(ticket_id, record) for ticket_id, record in raw.items()]
+
+    def remove_where(self, doomed: Callable[[Ticket], bool]) -> int:
+        """Delete every ticket for which `doomed` is true; returns how many."""
+        with self.store.lock:
+            ids = [ticket.id for ticket in self.all() if doomed(ticket)]
+            if ids:
+                self.table.remove(doc_ids=ids)
+            return len(ids)
+
+    def count(self) -> int:
+        return len(self.table._read_table())
+
+
+def _replace_with(record: dict) -> Callable[[dict], None]:
+    def transform(document: dict) -> None:
+        document.clear()
+        document.update(record)
+
+    return transform
+
+
+class TinyRecordRepository:
+    """Plain records (OAuth clients, signing keys) keyed by id, in a TinyDB table."""
+
+    def __init__(self, store: JsonStore, table: str):
+        self.store = store
+        self.table = store.table(table)
+
+    def get(self, record_id: str) -> dict | None:
+        record = self.table.get(doc_id=record_id)
+        return None if record is None else dict(record)
+
+    def put(self, record_id: str, record: dict) -> None:
+        with self.store.lock:
+            self.table.upsert(Document(record, doc_id=record_id))
+
+    def delete(self, record_id: str) -> bool:
+        with self.store.lock:
+            if not self.table.contains(doc_id=record_id):
+                return False
+            self.table.remove(doc_ids=[record_id])
+            return True
+
+    def all(self) -> dict[str, dict]:
+        """Every record by id; the dict is the cached one, so callers must not change it."""
+        return self.table._read_table()
+
+    def remove_many(self, record_ids: Iterable[str]) -> None:
+        with self.store.lock:
+            present = [record_id for record_id in record_ids if self.table.contains(doc_id=record_id)]
+            if present:
+                self.table.remove(doc_ids=present)
+
+
+class TinyThrottleStore:
+    """Failed exchanges per address, shared by all worker processes through one small file.
+
+    Not fsynced: after a crash, forgetting the last minute of failures is harmless.
+    """
+
+    def __init__(self, store: JsonStore):
+        self.store = store
+        self.table = store.table("failures")
+
+    def recent(self, address: str, since: float) -> list[float]:
+        record = self.table.get(doc_id=address)
+        return [stamp for stamp in record["times"] if stamp > since] if record else []
+
+    def record(self, address: str, now: float, since: float) -> None:
+        with self.store.lock:
+            times = self.recent(address, since) + [now]
+            everyone = self.table._read_table()
+            stale = [key for key, value in everyone.items() if key != address and max(value["times"]) <= since]
+            if stale:
+                self.table.remove(doc_ids=stale)
+            self.table.upsert(Document({"times": times}, doc_id=address))
+
+
+def open_stores(data_dir: str) -> dict[str, JsonStore]:
+    """The service's files, checked: a corrupt one stops start-up with its name."""
+    prepare_data_dir(data_dir)
+    stores = {
+        "tickets": JsonStore(os.path.join(data_dir, "tickets.json")),
+        "clients": JsonStore(os.path.join(data_dir, "clients.json")),
+        "keys": JsonStore(os.path.join(data_dir, "keys.json")),
+        "throttle": JsonStore(os.path.join(data_dir, "throttle.json"), durable=False),
+    }
+    _reset_if_corrupt(stores["throttle"])
+    for store in stores.values():
+        store.check()
+        store.ensure_exists()
+    return stores
+
+
+def _reset_if_corrupt(store: JsonStore) -> None:
+    """Throttle counters are disposable (never fsynced): a torn file is dropped, not refused."""
+    try:
+        store.check()
+    except CorruptStore:
+        _unlink_quietly(store.path)

@@ -1,0 +1,283 @@
+"""Ticket operations: what each caller may do, and the state transitions, on top of a repository."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tickets import clock
+from tickets.domain import (
+    ExchangeRefused,
+    ForeignOrganization,
+    InvalidTicket,
+    Policy,
+    Refusal,
+    Ticket,
+    TicketNotFound,
+    TicketRevoked,
+    TicketStatus,
+    TicketType,
+    VersionConflict,
+    check_json_value,
+    check_length,
+    check_properties,
+    new_ticket_id,
+    new_user_id,
+    normalize_ticket_id,
+    validity_window,
+)
+from tickets.repository import TicketIdTaken
+
+VersionCheck = Callable[[int], bool]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking: an organization's client, a system client (organization None), or a ticket's own token."""
+
+    client_id: str | None
+    organization_id: str | None
+    ticket_id: str | None = None
+
+    @property
+    def is_system(self) -> bool:
+        return self.organization_id is None and self.ticket_id is None
+
+
+class TicketService:
+    """The management API and the exchange, as plain methods."""
+
+    def __init__(self, repository, policy: Policy, consumed_ttl: int, purge_interval: int = 60):
+        self.repository = repository
+        self.policy = policy
+        self.consumed_ttl = consumed_ttl  # how long a used single-use ticket's token lives
+        self.purge_interval = purge_interval
+        self._last_purge = 0.0
+
+    def issue_ticket(self, caller: Caller, command: dict) -> Ticket:
+        """Create a ticket from a validated create command."""
+        ticket_type = TicketType(command["type"])
+        properties = command["properties"]
+        organization_id = self._organization_for_create(caller, command.get("organizationId"))
+        self._check_properties(properties, ticket_type, check_length(command.get("length")))
+        now = clock.utcnow()
+        ttl = command.get("ttl")
+        not_before, expires_at = validity_window(ticket_type, properties, now, ttl, self.policy)
+        ticket = Ticket(
+            id="",
+            type=ticket_type,
+            organization_id=organization_id,
+            user_id=new_user_id(properties),
+            properties=properties,
+            created_at=now,
+            expires_at=expires_at,
+            not_before=not_before,
+            ttl=ttl,
+            disabled=now if command.get("disabled") else None,
+        )
+        self.purge_if_due()
+        return self._insert_with_fresh_id(ticket, command.get("length"))
+
+    def _insert_with_fresh_id(self, ticket: Ticket, length: int | None) -> Ticket:
+        for _ in range(8):
+            candidate = ticket.replace(id=new_ticket_id(length))
+            try:
+                self.repository.add(candidate)
+                return candidate
+            except TicketIdTaken:
+                continue
+        raise InvalidTicket({"length": ["Too short: no free id of this length could be found; use a longer one."]})
+
+    def get_ticket(self, caller: Caller, ticket_id: str) -> Ticket:
+        """One ticket the caller may see."""
+        canonical = normalize_ticket_id(ticket_id)
+        if canonical is None or (caller.ticket_id and caller.ticket_id != canonical):
+            raise TicketNotFound(ticket_id)
+        ticket = self.repository.get(canonical)
+        self._check_visible(caller, ticket, clock.utcnow())
+        return ticket
+
+    def list_tickets(
+        self,
+        caller: Caller,
+        ticket_type: str | None = None,
+        status: str | None = None,
+        organization_id: str | None = None,
+    ) -> list[Ticket]:
+        """The caller's visible tickets, filtered, oldest first."""
+        now = clock.utcnow()
+        wanted_org = caller.organization_id or organization_id
+        found = [
+            ticket
+            for ticket in self.repository.all()
+            if self._visible(caller, ticket, now)
+            and (wanted_org is None or ticket.organization_id == wanted_org)
+            and (ticket_type is None or ticket.type == ticket_type)
+            and (status is None or ticket.status(now) == TicketStatus(status))
+        ]
+        return sorted(found, key=lambda ticket: (ticket.created_at, ticket.id))
+
+    def update_ticket(
+        self, caller: Caller, ticket_id: str, command: dict, version_check: VersionCheck | None = None
+    ) -> Ticket:
+        """Replace properties (and, for a system client, the organization); recompute the window."""
+        properties = command["properties"]
+        new_org = command.get("organizationId")
+        if new_org is not None and caller.organization_id is not None and new_org != caller.organization_id:
+            raise ForeignOrganization(new_org)
+
+        def apply(ticket: Ticket) -> Ticket:
+            if ticket.revoked:
+                raise TicketRevoked(ticket.id)
+            self._check_properties(properties, ticket.type)
+            not_before, expires_at = validity_window(
+                ticket.type, properties, ticket.created_at, ticket.ttl, self.policy
+            )
+            return ticket.replace(
+                properties=properties,
+                organization_id=new_org or ticket.organization_id,
+                not_before=not_before,
+                expires_at=expires_at,
+                version=ticket.version + 1,
+            )
+
+        return self._change_visible(caller, ticket_id, apply, version_check)
+
+    def disable_ticket(self, caller: Caller, ticket_id: str) -> Ticket:
+        """Disable; a repeat (or a revoked ticket, already unusable) changes nothing."""
+
+        def apply(ticket: Ticket) -> Ticket:
+            if ticket.disabled or ticket.revoked:
+                return ticket
+            return ticket.replace(disabled=clock.utcnow(), version=ticket.version + 1)
+
+        return self._change_visible(caller, ticket_id, apply)
+
+    def enable_ticket(self, caller: Caller, ticket_id: str) -> Ticket:
+        """Enable a disabled ticket; a revoked one stays revoked (TicketRevoked)."""
+
+        def apply(ticket: Ticket) -> Ticket:
+            if ticket.revoked:
+                raise TicketRevoked(ticket.id)
+            if not ticket.disabled:
+                return ticket
+            return ticket.replace(disabled=None, version=ticket.version + 1)
+
+        return self._change_visible(caller, ticket_id, apply)
+
+    def revoke_ticket(self, caller: Caller, ticket_id: str) -> Ticket:
+        """Revoke for good; a repeat changes nothing."""
+
+        def apply(ticket: Ticket) -> Ticket:
+            if ticket.revoked:
+                return ticket
+            return ticket.replace(revoked=clock.utcnow(), version=ticket.version + 1)
+
+        return self._change_visible(caller, ticket_id, apply)
+
+    def delete_ticket(self, caller: Caller, ticket_id: str, version_check: VersionCheck | None = None) -> None:
+        """Delete a ticket the caller may see."""
+        self._change_visible(caller, ticket_id, lambda ticket: None, version_check)
+
+    def exchange_ticket(self, ticket_id: str) -> Ticket:
+        """Use a ticket once: returns it as it was used; raises ExchangeRefused.
+
+        The check and the use are one locked change, so of concurrent exchanges of a
+        single-use ticket exactly one succeeds, whichever worker process serves it.
+        """
+        canonical = normalize_ticket_id(ticket_id or "")
+        if canonical is None:
+            raise ExchangeRefused(Refusal.NOT_FOUND)
+        now = clock.utcnow()
+
+        def apply(ticket: Ticket) -> Ticket:
+            if ticket.consumed_at or ticket.gone(now, self.policy.retention):
+                raise ExchangeRefused(Refusal.NOT_FOUND)
+            refusal = ticket.refusal(now)
+            if refusal:
+                raise ExchangeRefused(refusal)
+            used = ticket.replace(use_count=ticket.use_count + 1, last_used_at=now)
+            return used.replace(consumed_at=now) if ticket.type.single_use else used
+
+        try:
+            used = self.repository.change(canonical, apply)
+        except TicketNotFound:
+            raise ExchangeRefused(Refusal.NOT_FOUND) from None
+        self.purge_if_due()
+        return used
+
+    def ticket_token_active(self, ticket_id: str) -> bool:
+        """Whether tokens issued from this ticket still stand (not revoked, disabled or deleted)."""
+        try:
+            ticket = self.repository.get(ticket_id)
+        except TicketNotFound:
+            return False
+        return not (ticket.revoked or ticket.disabled)
+
+    def purge(self, now: datetime | None = None) -> int:
+        """Remove tickets past retention and used-up single-use records; returns how many."""
+        now = now or clock.utcnow()
+        self._last_purge = time.monotonic()
+        return self.repository.remove_where(lambda ticket: self._due_for_removal(ticket, now))
+
+    def purge_if_due(self) -> None:
+        """Purge at most once per interval per process, piggybacking on writes, so the store stays bounded."""
+        if time.monotonic() - self._last_purge >= self.purge_interval:
+            self.purge()
+
+    def _due_for_removal(self, ticket: Ticket, now: datetime) -> bool:
+        if ticket.consumed_at:
+            return now >= ticket.consumed_at + timedelta(seconds=self.consumed_ttl)
+        return ticket.gone(now, self.policy.retention)
+
+    def _change_visible(
+        self,
+        caller: Caller,
+        ticket_id: str,
+        apply: Callable[[Ticket], Ticket | None],
+        version_check: VersionCheck | None = None,
+    ) -> Ticket | None:
+        canonical = normalize_ticket_id(ticket_id)
+        if canonical is None:
+            raise TicketNotFound(ticket_id)
+        now = clock.utcnow()
+
+        def guarded(ticket: Ticket) -> Ticket | None:
+            self._check_visible(caller, ticket, now)
+            if version_check is not None and not version_check(ticket.version):
+                raise VersionConflict(ticket.id)
+            return apply(ticket)
+
+        return self.repository.change(canonical, guarded)
+
+    def _check_visible(self, caller: Caller, ticket: Ticket, now: datetime) -> None:
+        if not self._visible(caller, ticket, now):
+            raise TicketNotFound(ticket.id)
+
+    def _visible(self, caller: Caller, ticket: Ticket, now: datetime) -> bool:
+        if ticket.consumed_at or ticket.gone(now, self.policy.retention):
+            return False
+        if caller.ticket_id is not None and caller.ticket_id != ticket.id:
+            return False
+        return caller.organization_id is None or caller.organization_id == ticket.organization_id
+
+    def _organization_for_create(self, caller: Caller, requested: str | None) -> str:
+        if caller.organization_id is None:
+            if not requested:
+                raise InvalidTicket({"organizationId": ["Required for a system client (one without an organization)."]})
+            return requested
+        if requested and requested != caller.organization_id:
+            raise ForeignOrganization(requested)
+        return caller.organization_id
+
+    @staticmethod
+    def _check_properties(properties: dict, ticket_type: TicketType, errors: dict | None = None) -> None:
+        errors = dict(errors or {})
+        problem = check_json_value(properties)
+        field_errors = {"_schema": [problem]} if problem else check_properties(properties, ticket_type)
+        if field_errors:
+            errors["properties"] = field_errors
+        if errors:
+            raise InvalidTicket(errors)
