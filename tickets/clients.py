@@ -14,6 +14,7 @@ from authlib.oauth2.rfc6749.util import scope_to_list
 GRANT_TYPES = ("client_credentials",)
 AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 # Scope tokens per RFC 6749 section 3.3: printable ASCII without space, quote or backslash.
+RESERVED_SCOPE = "ticket"
 SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
 
 
@@ -31,6 +32,8 @@ def check_scope(scope: str) -> str:
     tokens = scope.split()
     if not tokens or not all(SCOPE_TOKEN.match(token) for token in tokens):
         raise ValueError(f"invalid scope {scope!r}")
+    if RESERVED_SCOPE in tokens:
+        raise ValueError(f"scope {RESERVED_SCOPE!r} is reserved for tokens exchanged from tickets")
     return " ".join(dict.fromkeys(tokens))
 
 

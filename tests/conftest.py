@@ -1,0 +1,99 @@
+"""Shared fixtures: an app on a temporary data folder, its test client, OAuth clients and tokens."""
+
+from __future__ import annotations
+
+import pytest
+
+from app import create_app
+from tickets.context import current_services
+
+ORG = "org-a"
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    """A fresh data folder for one test."""
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def app(data_dir):
+    """The app on a fresh data folder."""
+    return create_app({"TESTING": True, "TICKETS_DATA_DIR": str(data_dir)})
+
+
+@pytest.fixture
+def test_client(app):
+    """Flask's HTTP test client (`client` would be ambiguous beside OAuth clients)."""
+    return app.test_client()
+
+
+@pytest.fixture
+def services(app):
+    """The app's service objects (repository, registry, keys)."""
+    with app.app_context():
+        yield current_services()
+
+
+def make_client(app, name="staff", org=ORG, scope="global") -> dict:
+    """Register an OAuth client and return its credentials, as `clients create` prints them."""
+    with app.app_context():
+        return current_services().clients.create(name, org, scope)
+
+
+def fetch_token(test_client, credentials: dict) -> str:
+    """A client-credentials access token, by client_secret_basic."""
+    response = test_client.post(
+        "/security/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(credentials["client_id"], credentials["client_secret"]),
+    )
+    assert response.status_code == 200, response.json
+    return response.json["access_token"]
+
+
+def bearer(token: str) -> dict:
+    """Authorization headers for a bearer token."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def oauth_client(app) -> dict:
+    """Credentials of an organization's client with scope global."""
+    return make_client(app)
+
+
+@pytest.fixture
+def system_client(app) -> dict:
+    """Credentials of a system client (no organization)."""
+    return make_client(app, name="system", org=None)
+
+
+@pytest.fixture
+def auth(test_client, oauth_client) -> dict:
+    """Bearer headers of the organization's client."""
+    return bearer(fetch_token(test_client, oauth_client))
+
+
+@pytest.fixture
+def system_auth(test_client, system_client) -> dict:
+    """Bearer headers of the system client."""
+    return bearer(fetch_token(test_client, system_client))
+
+
+@pytest.fixture
+def create_ticket(test_client, auth):
+    """Create a ticket through the API (org client by default); returns the response JSON."""
+
+    def create(ticket_type="MULTI_USE_TICKET", properties=None, headers=None, **fields):
+        body = {"type": ticket_type, "properties": properties if properties is not None else {}, **fields}
+        response = test_client.post("/security/ticket", json=body, headers=headers or auth)
+        assert response.status_code == 200, response.json
+        return response.json
+
+    return create
+
+
+def exchange(test_client, ticket_id: str, **extra):
+    """POST the ticket grant, form-encoded."""
+    return test_client.post("/security/oauth/token", data={"grant_type": "ticket", "ticket": ticket_id, **extra})

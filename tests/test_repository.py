@@ -1,0 +1,186 @@
+"""The TinyDB repository: atomic durable writes, cached reads, inter-process locking, corrupt files."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import stat
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tickets import repository
+from tickets.domain import Ticket, TicketNotFound, TicketType
+from tickets.repository import (
+    AtomicJSONStorage,
+    CorruptStore,
+    JsonStore,
+    StorageError,
+    TicketIdTaken,
+    TinyTicketRepository,
+    open_stores,
+)
+
+NOW = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def ticket(ticket_id="ABCDEFGHJ", **fields) -> Ticket:
+    """A plain multi-use ticket."""
+    values = dict(
+        id=ticket_id, type=TicketType.MULTI_USE_TICKET, organization_id="org", user_id="u",
+        properties={"k": [1, {"n": "v"}]}, created_at=NOW, expires_at=NOW + timedelta(hours=4),
+    )
+    return Ticket(**{**values, **fields})
+
+
+@pytest.fixture
+def repo(tmp_path):
+    """A ticket repository on a fresh folder."""
+    stores = open_stores(str(tmp_path / "data"))
+    return TinyTicketRepository(stores["tickets"])
+
+
+def test_round_trip_keeps_every_field(repo):
+    """What goes in comes out equal, properties included."""
+    original = ticket(disabled=NOW, version=3, use_count=2, last_used_at=NOW, ttl=600, not_before=NOW)
+    repo.add(original)
+    assert repo.get("ABCDEFGHJ") == original
+
+
+def test_add_refuses_a_taken_id(repo):
+    """Ids are unique."""
+    repo.add(ticket())
+    with pytest.raises(TicketIdTaken):
+        repo.add(ticket())
+
+
+def test_change_stores_deletes_or_leaves_alone(repo):
+    """change() stores a new ticket, deletes on None, and does not write for the same object."""
+    repo.add(ticket())
+    repo.change("ABCDEFGHJ", lambda t: t.replace(version=t.version + 1))
+    assert repo.get("ABCDEFGHJ").version == 1
+    before = os.stat(repo.store.path).st_ino
+    repo.change("ABCDEFGHJ", lambda t: t)
+    assert os.stat(repo.store.path).st_ino == before
+    repo.change("ABCDEFGHJ", lambda t: None)
+    with pytest.raises(TicketNotFound):
+        repo.get("ABCDEFGHJ")
+
+
+def test_callers_cannot_alter_the_cache(repo):
+    """Mutating a returned ticket's properties does not change what is stored."""
+    repo.add(ticket())
+    repo.get("ABCDEFGHJ").properties["k"].append("junk")
+    assert repo.get("ABCDEFGHJ").properties == {"k": [1, {"n": "v"}]}
+
+
+def test_reads_do_not_reparse_an_unchanged_file(repo, monkeypatch):
+    """A second read of an unchanged file parses nothing."""
+    repo.add(ticket())
+    repo.get("ABCDEFGHJ")
+    parses = []
+    real_loads = json.loads
+    monkeypatch.setattr(repository.json, "loads", lambda raw: parses.append(1) or real_loads(raw))
+    for _ in range(5):
+        repo.get("ABCDEFGHJ")
+    assert parses == []
+
+
+def test_a_second_process_view_sees_every_replacement(tmp_path):
+    """Two independent stores on one file (as two workers) always read the latest write."""
+    path = str(tmp_path / "t.json")
+    first, second = TinyTicketRepository(JsonStore(path)), TinyTicketRepository(JsonStore(path))
+    first.add(ticket())
+    for version in range(1, 30):
+        writer = first if version % 2 else second
+        writer.change("ABCDEFGHJ", lambda t: t.replace(version=t.version + 1))
+        assert first.get("ABCDEFGHJ").version == version
+        assert second.get("ABCDEFGHJ").version == version
+
+
+def test_failed_write_leaves_the_old_file_intact(repo, monkeypatch):
+    """A write that fails halfway (disk full) leaves the previous file, and no temp file."""
+    repo.add(ticket())
+    old_bytes = open(repo.store.path, "rb").read()
+    calls = {"n": 0}
+    real_write = os.write
+
+    def failing_write(fd, data):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return real_write(fd, bytes(data[: len(data) // 2]))  # half the bytes land
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(repository.os, "write", failing_write)
+    with pytest.raises(StorageError, match="No space left"):
+        repo.change("ABCDEFGHJ", lambda t: t.replace(version=9))
+    monkeypatch.undo()
+    assert open(repo.store.path, "rb").read() == old_bytes
+    assert repo.get("ABCDEFGHJ").version == 0
+    assert [name for name in os.listdir(os.path.dirname(repo.store.path)) if name.endswith(".tmp")] == []
+
+
+def test_failed_fsync_keeps_serving_reads(repo, monkeypatch):
+    """An I/O error on fsync refuses the write; reads still answer the old state."""
+    repo.add(ticket())
+    monkeypatch.setattr(repository.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(5, "Input/output error")))
+    with pytest.raises(StorageError):
+        repo.add(ticket("BBBBBBBBB"))
+    monkeypatch.undo()
+    assert repo.get("ABCDEFGHJ").id == "ABCDEFGHJ"
+    with pytest.raises(TicketNotFound):
+        repo.get("BBBBBBBBB")
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"", b"[1, 2]", b'{"tickets": [1]}', b'{"tickets": {"A": 5}}'])
+def test_corrupt_file_is_refused_and_untouched(tmp_path, content):
+    """Opening a corrupt or foreign file raises CorruptStore naming it, and changes no byte."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    path = folder / "tickets.json"
+    path.write_bytes(content)
+    with pytest.raises(CorruptStore, match="tickets.json"):
+        open_stores(str(folder))
+    assert path.read_bytes() == content
+
+
+def test_modes_are_private(tmp_path):
+    """The data folder is 0700 and every file in it 0600."""
+    folder = tmp_path / "data"
+    folder.mkdir(mode=0o755)
+    stores = open_stores(str(folder))
+    TinyTicketRepository(stores["tickets"]).add(ticket())
+    assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
+    for name in os.listdir(folder):
+        assert stat.S_IMODE(os.stat(folder / name).st_mode) == 0o600, name
+
+
+def test_storage_forgets_cache_when_file_disappears(tmp_path):
+    """A deleted file reads as empty, not as the stale cache."""
+    path = str(tmp_path / "x.json")
+    storage = AtomicJSONStorage(path)
+    storage.write({"t": {"a": {"v": 1}}})
+    assert storage.read() == {"t": {"a": {"v": 1}}}
+    os.unlink(path)
+    assert storage.read() is None
+
+
+def _increment_many(path: str, count: int) -> None:
+    repo = TinyTicketRepository(JsonStore(path))
+    for _ in range(count):
+        repo.change("ABCDEFGHJ", lambda t: t.replace(use_count=t.use_count + 1))
+
+
+def test_no_update_is_lost_across_processes(tmp_path):
+    """Four processes incrementing one counter under the lock lose nothing."""
+    path = str(tmp_path / "t.json")
+    TinyTicketRepository(JsonStore(path)).add(ticket())
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_increment_many, args=(path, 25)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+        assert worker.exitcode == 0
+    assert TinyTicketRepository(JsonStore(path)).get("ABCDEFGHJ").use_count == 100
