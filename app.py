@@ -57,7 +57,9 @@ class TicketApi(Api):
         payload, status, headers = super().handle_http_exception(error)
         if "message" not in payload and error.description and status != 500:
             payload["message"] = error.description
-        return payload, status, headers
+        # werkzeug's own headers (Allow on a 405) would otherwise be lost.
+        own = {name: value for name, value in error.get_headers() if name.lower() != "content-type"}
+        return payload, status, {**own, **headers}
 
 
 def create_app(config: dict | None = None) -> Flask:

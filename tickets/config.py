@@ -71,6 +71,8 @@ def check_settings(config: Mapping) -> None:
     if config["TICKETS_JWT_ALG"] not in JWT_ALGORITHMS:
         raise ConfigError(f"TICKETS_JWT_ALG must be one of {', '.join(JWT_ALGORITHMS)}")
     if config["TICKETS_DATABASE_URL"]:
-        raise ConfigError("TICKETS_DATABASE_URL is set, but only the TinyDB store is implemented yet; unset it")
+        raise ConfigError(
+            "TICKETS_DATABASE_URL is set, but the PostgreSQL store is not implemented yet; unset it to use TinyDB"
+        )
     if not config["TICKETS_TRUSTED_HOSTS"]:
         raise ConfigError("TICKETS_TRUSTED_HOSTS must name at least one host")

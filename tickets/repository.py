@@ -82,8 +82,9 @@ def _unlink_quietly(path: str) -> None:
 class AtomicJSONStorage(Storage):
     """TinyDB storage that re-parses the file only when it was replaced, and writes atomically.
 
-    The file is never changed in place, so "unchanged" is exact: the path still names the
-    inode this worker holds open (an open inode cannot be freed and reused).
+    The service never changes a file in place, so "unchanged" is exact: the path still names
+    the inode this worker holds open (an open inode cannot be freed and reused), with the size
+    and mtime it had (an edit in place by someone else is noticed too).
     """
 
     def __init__(self, path: str, durable: bool = True):
@@ -91,6 +92,7 @@ class AtomicJSONStorage(Storage):
         self.durable = durable
         self._data = None
         self._fd = None
+        self._stamp = None
 
     def read(self):
         try:
@@ -100,7 +102,7 @@ class AtomicJSONStorage(Storage):
             return None
         except OSError as error:
             raise StorageError(f"cannot read {self.path}: {error.strerror}") from error
-        if self._fd is not None and _same_file(os.fstat(self._fd), current):
+        if self._fd is not None and _same_file(self._stamp, current):
             return self._data
         return self._load()
 
@@ -112,8 +114,7 @@ class AtomicJSONStorage(Storage):
             self._forget()  # TinyDB already changed the cached dict in place
             reason = getattr(error, "strerror", None) or str(error)
             raise StorageError(f"cannot write {self.path}: {reason}") from error
-        self._forget()
-        self._data, self._fd = data, fd
+        self._remember(data, fd)
 
     def close(self) -> None:
         self._forget()
@@ -133,18 +134,25 @@ class AtomicJSONStorage(Storage):
         if problem:
             os.close(fd)
             raise CorruptStore(f"{self.path} is not a valid data file ({problem}); it was left untouched")
-        self._forget()
-        self._data, self._fd = data, fd
+        self._remember(data, fd)
         return data
+
+    def _remember(self, data, fd: int) -> None:
+        self._forget()
+        self._data, self._fd, self._stamp = data, fd, os.fstat(fd)
 
     def _forget(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
-        self._data, self._fd = None, None
+        self._data, self._fd, self._stamp = None, None, None
 
 
 def _same_file(held: os.stat_result, current: os.stat_result) -> bool:
-    return (held.st_dev, held.st_ino) == (current.st_dev, current.st_ino)
+    """Same inode (held open, so never reused) and not edited in place by someone else."""
+    def identity(info):
+        return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
+
+    return identity(held) == identity(current)
 
 
 def _shape_problem(data) -> str | None:

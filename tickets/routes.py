@@ -25,7 +25,18 @@ from tickets.domain import (
     WrongTicketType,
 )
 
-blp = Blueprint(
+
+class TicketBlueprint(Blueprint):
+    """flask-smorest's Blueprint, documenting X-Pagination as what it is on the wire: a JSON string."""
+
+    def _document_pagination_metadata(self, spec, resp_doc):
+        resp_doc.setdefault("headers", {})[self.PAGINATION_HEADER_NAME] = {
+            "description": "JSON object: total, total_pages, first_page, last_page, page, previous_page, next_page.",
+            "schema": {"type": "string"},
+        }
+
+
+blp = TicketBlueprint(
     "tickets",
     __name__,
     url_prefix="/security/ticket",

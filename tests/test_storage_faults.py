@@ -1,0 +1,83 @@
+"""Storage faults through the API: a failed write is a 503 with JSON, loses nothing, and reads go on."""
+
+from __future__ import annotations
+
+import errno
+import os
+
+import pytest
+
+from app import create_app
+from tickets import repository
+from tickets.config import ConfigError
+
+
+def fail_with(code: int):
+    """An os.fsync stand-in that fails like a full or broken disk."""
+
+    def failing(fd):
+        raise OSError(code, os.strerror(code))
+
+    return failing
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EIO])
+def test_failed_write_is_503_and_reads_continue(test_client, auth, create_ticket, data_dir, monkeypatch, code):
+    """Disk full or I/O error: 503 JSON, the old file intact, reads and later writes fine."""
+    kept = create_ticket(properties={"n": 1})
+    before = (data_dir / "tickets.json").read_bytes()
+    monkeypatch.setattr(repository.os, "fsync", fail_with(code))
+
+    response = test_client.post("/security/ticket", json={"type": "MULTI_USE_TICKET", "properties": {}}, headers=auth)
+    assert response.status_code == 503
+    assert response.json["code"] == 503 and response.json["message"]
+    response = test_client.put(f"/security/ticket/{kept['id']}", json={"properties": {"n": 2}}, headers=auth)
+    assert response.status_code == 503
+
+    assert (data_dir / "tickets.json").read_bytes() == before
+    assert test_client.get(f"/security/ticket/{kept['id']}", headers=auth).json["properties"] == {"n": 1}
+    assert test_client.get("/security/health").status_code == 200
+
+    monkeypatch.undo()
+    assert (
+        test_client.put(f"/security/ticket/{kept['id']}", json={"properties": {"n": 3}}, headers=auth).status_code
+        == 200
+    )
+    listed = test_client.get("/security/ticket", headers=auth).json
+    assert [ticket["id"] for ticket in listed] == [kept["id"]]
+
+
+def test_failed_exchange_write_is_503_and_ticket_stays_usable(test_client, create_ticket, monkeypatch):
+    """A single-use exchange whose write fails gives no token and does not consume the ticket."""
+    ticket = create_ticket("SINGLE_USE_TICKET")
+    monkeypatch.setattr(repository.os, "fsync", fail_with(errno.EIO))
+    response = test_client.post("/security/oauth/token", data={"grant_type": "ticket", "ticket": ticket["id"]})
+    assert response.status_code == 503 and "access_token" not in response.json
+    monkeypatch.undo()
+    response = test_client.post("/security/oauth/token", data={"grant_type": "ticket", "ticket": ticket["id"]})
+    assert response.status_code == 200
+
+
+def test_unreadable_file_reports_unhealthy(test_client, data_dir):
+    """A data file replaced by garbage while running: health is 503 naming no secret, and the file is kept."""
+    path = data_dir / "tickets.json"
+    path.write_bytes(b"\x00garbage")
+    response = test_client.get("/security/health")
+    assert response.status_code == 503 and response.json["status"] != "ok"
+    assert "tickets.json" in response.json["message"]
+    assert path.read_bytes() == b"\x00garbage"
+
+
+def test_start_refuses_a_data_dir_that_is_a_file(tmp_path):
+    """A data folder path that is a file stops start-up with an error naming it."""
+    target = tmp_path / "not-a-dir"
+    target.write_text("x")
+    with pytest.raises(OSError):
+        create_app({"TICKETS_DATA_DIR": str(target)})
+    assert target.read_text() == "x"
+
+
+def test_database_url_is_refused_until_implemented(tmp_path):
+    """TICKETS_DATABASE_URL says plainly that PostgreSQL is not implemented, instead of being ignored."""
+    with pytest.raises(ConfigError, match="not implemented"):
+        create_app({"TICKETS_DATA_DIR": str(tmp_path), "TICKETS_DATABASE_URL": "postgresql://x/y"})
