@@ -59,7 +59,7 @@ class TicketApi(Api):
             payload["message"] = error.description
         # werkzeug's own headers (Allow on a 405) would otherwise be lost.
         own = {name: value for name, value in error.get_headers() if name.lower() != "content-type"}
-        return payload, status, {**own, **headers}
+        return payload, status, {**own, **(headers or {})}
 
 
 def create_app(config: dict | None = None) -> Flask:

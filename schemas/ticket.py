@@ -21,7 +21,9 @@ class TicketSchema(Schema):
 
     createdAt = UTCDateTime(attribute="created_at", dump_only=True)
     disabled = UTCDateTime(allow_none=True, dump_only=True, metadata={"description": "When it was disabled, or null."})
-    expired = fields.Function(lambda ticket: ticket.expired(clock.utcnow()), dump_only=True)
+    expired = fields.Function(
+        lambda ticket: ticket.expired(clock.utcnow()), dump_only=True, metadata={"type": "boolean"}
+    )
     expiresAt = UTCDateTime(attribute="expires_at", dump_only=True)
     id = fields.String(dump_only=True)
     organizationId = fields.String(attribute="organization_id", dump_only=True)

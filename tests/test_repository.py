@@ -18,7 +18,7 @@ from tickets.repository import (
     JsonStore,
     StorageError,
     TicketIdTaken,
-    TinyTicketRepository,
+    TicketRepository,
     open_stores,
 )
 
@@ -38,7 +38,7 @@ def ticket(ticket_id="ABCDEFGHJ", **fields) -> Ticket:
 def repo(tmp_path):
     """A ticket repository on a fresh folder."""
     stores = open_stores(str(tmp_path / "data"))
-    return TinyTicketRepository(stores["tickets"])
+    return TicketRepository(stores["tickets"])
 
 
 def test_round_trip_keeps_every_field(repo):
@@ -60,9 +60,9 @@ def test_change_stores_deletes_or_leaves_alone(repo):
     repo.add(ticket())
     repo.change("ABCDEFGHJ", lambda t: t.replace(version=t.version + 1))
     assert repo.get("ABCDEFGHJ").version == 1
-    before = os.stat(repo.store.path).st_ino
+    before = sorted(os.listdir(repo.folder))
     repo.change("ABCDEFGHJ", lambda t: t)
-    assert os.stat(repo.store.path).st_ino == before
+    assert sorted(os.listdir(repo.folder)) == before
     repo.change("ABCDEFGHJ", lambda t: None)
     with pytest.raises(TicketNotFound):
         repo.get("ABCDEFGHJ")
@@ -90,7 +90,7 @@ def test_reads_do_not_reparse_an_unchanged_file(repo, monkeypatch):
 def test_a_second_process_view_sees_every_replacement(tmp_path):
     """Two independent stores on one file (as two workers) always read the latest write."""
     path = str(tmp_path / "t.json")
-    first, second = TinyTicketRepository(JsonStore(path)), TinyTicketRepository(JsonStore(path))
+    first, second = TicketRepository(JsonStore(path)), TicketRepository(JsonStore(path))
     first.add(ticket())
     for version in range(1, 30):
         writer = first if version % 2 else second
@@ -99,10 +99,15 @@ def test_a_second_process_view_sees_every_replacement(tmp_path):
         assert second.get("ABCDEFGHJ").version == version
 
 
+def folder_bytes(repo) -> dict:
+    """Every file of the data folder, by name, with its content."""
+    return {name: open(os.path.join(repo.folder, name), "rb").read() for name in sorted(os.listdir(repo.folder))}
+
+
 def test_failed_write_leaves_the_old_file_intact(repo, monkeypatch):
-    """A write that fails halfway (disk full) leaves the previous file, and no temp file."""
+    """A write that fails halfway (disk full) leaves every file as it was, and no temp file."""
     repo.add(ticket())
-    old_bytes = open(repo.store.path, "rb").read()
+    old_files = folder_bytes(repo)
     calls = {"n": 0}
     real_write = os.write
 
@@ -116,9 +121,8 @@ def test_failed_write_leaves_the_old_file_intact(repo, monkeypatch):
     with pytest.raises(StorageError, match="No space left"):
         repo.change("ABCDEFGHJ", lambda t: t.replace(version=9))
     monkeypatch.undo()
-    assert open(repo.store.path, "rb").read() == old_bytes
+    assert folder_bytes(repo) == old_files
     assert repo.get("ABCDEFGHJ").version == 0
-    assert [name for name in os.listdir(os.path.dirname(repo.store.path)) if name.endswith(".tmp")] == []
 
 
 def test_failed_fsync_keeps_serving_reads(repo, monkeypatch):
@@ -150,7 +154,7 @@ def test_modes_are_private(tmp_path):
     folder = tmp_path / "data"
     folder.mkdir(mode=0o755)
     stores = open_stores(str(folder))
-    TinyTicketRepository(stores["tickets"]).add(ticket())
+    TicketRepository(stores["tickets"]).add(ticket())
     assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
     for name in os.listdir(folder):
         assert stat.S_IMODE(os.stat(folder / name).st_mode) == 0o600, name
@@ -167,7 +171,7 @@ def test_storage_forgets_cache_when_file_disappears(tmp_path):
 
 
 def _increment_many(path: str, count: int) -> None:
-    repo = TinyTicketRepository(JsonStore(path))
+    repo = TicketRepository(JsonStore(path))
     for _ in range(count):
         repo.change("ABCDEFGHJ", lambda t: t.replace(use_count=t.use_count + 1))
 
@@ -175,7 +179,7 @@ def _increment_many(path: str, count: int) -> None:
 def test_no_update_is_lost_across_processes(tmp_path):
     """Four processes incrementing one counter under the lock lose nothing."""
     path = str(tmp_path / "t.json")
-    TinyTicketRepository(JsonStore(path)).add(ticket())
+    TicketRepository(JsonStore(path)).add(ticket())
     context = multiprocessing.get_context("spawn")
     workers = [context.Process(target=_increment_many, args=(path, 25)) for _ in range(4)]
     for worker in workers:
@@ -183,4 +187,83 @@ def test_no_update_is_lost_across_processes(tmp_path):
     for worker in workers:
         worker.join(60)
         assert worker.exitcode == 0
-    assert TinyTicketRepository(JsonStore(path)).get("ABCDEFGHJ").use_count == 100
+    assert TicketRepository(JsonStore(path)).get("ABCDEFGHJ").use_count == 100
+
+
+def test_failed_compaction_leaves_snapshot_and_journal_intact(repo, monkeypatch):
+    """A snapshot write that fails leaves the old snapshot and every journal entry; nothing is lost."""
+    for index in range(5):
+        repo.add(ticket(f"AAAAAAAA{index + 2}"))
+    old_files = folder_bytes(repo)
+    monkeypatch.setattr(repository.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(28, "No space left")))
+    with pytest.raises(StorageError):
+        repo.compact()
+    monkeypatch.undo()
+    assert folder_bytes(repo) == old_files
+    assert repo.count() == 5
+
+
+def test_writes_go_to_the_journal_and_compaction_folds_them(repo):
+    """Each write adds one entry file; compaction moves everything into tickets.json and removes them."""
+    snapshot_before = open(repo.store.path, "rb").read()
+    for index in range(3):
+        repo.add(ticket(f"AAAAAAAA{index + 2}"))
+    repo.change("AAAAAAAA2", lambda t: None)
+    assert len(repo._entry_files()) == 4
+    assert open(repo.store.path, "rb").read() == snapshot_before
+    repo.compact()
+    assert repo._entry_files() == {}
+    on_disk = json.loads(open(repo.store.path, "rb").read())
+    assert sorted(on_disk["tickets"]) == ["AAAAAAAA3", "AAAAAAAA4"]
+    repo.add(ticket("AAAAAAAA5"))
+    assert sorted(t.id for t in repo.all()) == ["AAAAAAAA3", "AAAAAAAA4", "AAAAAAAA5"]
+
+
+def test_journal_compacts_by_itself(tmp_path, monkeypatch):
+    """Past the threshold the journal is folded without anyone asking, so it stays bounded."""
+    monkeypatch.setattr(repository, "MIN_COMPACTION", 10)
+    repo = TicketRepository(JsonStore(str(tmp_path / "t.json")))
+    for index in range(25):
+        repo.add(ticket(f"AAAAAA{index:03d}".replace("0", "A").replace("1", "B")))
+    assert len(repo._entry_files()) < 10
+    assert repo.count() == 25
+
+
+def test_reader_sees_writes_across_compaction(tmp_path):
+    """A second view (another worker) stays exact while the first writes and compacts."""
+    path = str(tmp_path / "t.json")
+    writer, reader = TicketRepository(JsonStore(path)), TicketRepository(JsonStore(path))
+    writer.add(ticket())
+    assert reader.get("ABCDEFGHJ").version == 0
+    for version in range(1, 6):
+        writer.change("ABCDEFGHJ", lambda t: t.replace(version=t.version + 1))
+        if version == 3:
+            writer.compact()
+        assert reader.get("ABCDEFGHJ").version == version
+
+
+def test_leftover_entries_of_an_interrupted_compaction_are_ignored(tmp_path):
+    """Entries already folded into the snapshot (a crash before their removal) are not applied twice."""
+    path = str(tmp_path / "t.json")
+    repo = TicketRepository(JsonStore(path))
+    repo.add(ticket())
+    repo.change("ABCDEFGHJ", lambda t: None)
+    entries = folder_bytes(repo)
+    repo.compact()
+    for name, content in entries.items():  # put the folded entries back, as if the crash came first
+        if name.endswith(".journal"):
+            open(os.path.join(repo.folder, name), "wb").write(content)
+    fresh = TicketRepository(JsonStore(path))
+    assert fresh.count() == 0
+    fresh.add(ticket("BBBBBBBBB"))
+    assert [t.id for t in TicketRepository(JsonStore(path)).all()] == ["BBBBBBBBB"]
+
+
+def test_corrupt_journal_entry_is_refused_and_untouched(repo):
+    """A journal entry that does not parse is reported by name and left as it is."""
+    repo.add(ticket())
+    path = repo._entry_path(repo._seq + 1)
+    open(path, "wb").write(b"{torn")
+    with pytest.raises(CorruptStore, match=os.path.basename(path)):
+        TicketRepository(JsonStore(repo.store.path)).get("ABCDEFGHJ")
+    assert open(path, "rb").read() == b"{torn"

@@ -9,7 +9,7 @@ from flask import Flask, current_app
 from tickets.clients import ClientRegistry
 from tickets.domain import Policy
 from tickets.keys import KeyRing
-from tickets.repository import TinyRecordRepository, TinyThrottleStore, TinyTicketRepository, open_stores
+from tickets.repository import TicketRepository, TinyRecordRepository, TinyThrottleStore, open_stores
 from tickets.service import TicketService
 from tickets.throttle import ExchangeThrottle
 
@@ -39,9 +39,11 @@ def build_services(config) -> Services:
         TinyRecordRepository(stores["keys"], "keys"), config["TICKETS_ISSUER"], config["TICKETS_JWT_ALG"], max_token_ttl
     )
     keys.ensure_key()
+    tickets = TicketRepository(stores["tickets"])
+    tickets.fold_journal()
     return Services(
         tickets=TicketService(
-            TinyTicketRepository(stores["tickets"]),
+            tickets,
             policy,
             consumed_ttl=config["TICKETS_TICKET_TOKEN_TTL"],
             purge_interval=config["TICKETS_PURGE_INTERVAL"],

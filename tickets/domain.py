@@ -18,6 +18,7 @@ MIN_TTL, MAX_TTL = 60, 2_592_000
 MIN_DURATION, MAX_DURATION = 1, 1440
 DEFAULT_DURATION = 30
 MAX_PROPERTIES_DEPTH = 32
+MIN_SCHEDULE_YEAR, MAX_SCHEDULE_YEAR = 1970, 9000  # far from datetime's limits, whatever the windows add
 
 
 class TicketType(StrEnum):
@@ -217,8 +218,11 @@ def check_properties(properties: dict, ticket_type: TicketType) -> dict:
         if not isinstance(value, str) or not value.strip() or len(value) > 256:
             errors["customer_id"] = ["Must be a non-empty string of at most 256 characters."]
     if "scheduled_date" in properties:
-        if parse_rfc3339(properties["scheduled_date"]) is None:
+        start = parse_rfc3339(properties["scheduled_date"])
+        if start is None:
             errors["scheduled_date"] = ["Must be an RFC 3339 date-time with an offset, e.g. 2030-01-31T09:30:00+02:00."]
+        elif not MIN_SCHEDULE_YEAR <= start.year <= MAX_SCHEDULE_YEAR:
+            errors["scheduled_date"] = [f"Must be in the years {MIN_SCHEDULE_YEAR} to {MAX_SCHEDULE_YEAR}."]
     elif ticket_type.scheduled:
         errors["scheduled_date"] = [f"Required for {ticket_type.value}."]
     if "duration" in properties:

@@ -23,6 +23,7 @@ from tickets.domain import Ticket, TicketNotFound, TicketType
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
+MIN_COMPACTION = 1000  # journal entries; or half the number of tickets, if more
 
 
 class StorageError(Exception):
@@ -248,24 +249,36 @@ def _time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-class TinyTicketRepository:
-    """Tickets in `tickets.json`, keyed by id."""
+class TicketRepository:
+    """Tickets as a TinyDB snapshot (`tickets.json`) plus a journal of small files, one per write.
+
+    Rewriting the whole snapshot on every write would cost time in proportion to the number
+    of tickets. Instead each write is one small file in `tickets.journal/`, created the same
+    atomic way (temp file, fsync, rename, fsync of the folder) under a sequence number; readers
+    apply the entries they have not seen yet. Once the journal is long enough, compared with the
+    snapshot, it is folded into a new snapshot (written atomically) and its entries are removed.
+    """
 
     def __init__(self, store: JsonStore):
         self.store = store
-        self.table = store.table("tickets")
+        # Entries sit beside the snapshot (tickets.000000000042.journal): the data folder holds only files.
+        self.folder = os.path.dirname(store.path) or "."
+        self.entry_prefix = os.path.splitext(os.path.basename(store.path))[0] + "."
+        self._snapshot = None  # the parsed snapshot object our records started from
+        self._records: dict[str, dict] = {}
+        self._seq = 0  # last journal entry applied
 
     def get(self, ticket_id: str) -> Ticket:
-        record = self.table.get(doc_id=ticket_id)
+        record = self._current().get(ticket_id)
         if record is None:
             raise TicketNotFound(ticket_id)
         return record_to_ticket(ticket_id, record)
 
     def add(self, ticket: Ticket) -> None:
         with self.store.lock:
-            if self.table.contains(doc_id=ticket.id):
+            if ticket.id in self._current():
                 raise TicketIdTaken(ticket.id)
-            self.table.insert(Document(ticket_to_record(ticket), doc_id=ticket.id))
+            self._commit({ticket.id: ticket_to_record(ticket)})
 
     def change(self, ticket_id: str, decide: Callable[[Ticket], Ticket | None]) -> Ticket | None:
         """Apply `decide` to the current ticket under the lock: it returns the ticket to
@@ -274,33 +287,125 @@ class TinyTicketRepository:
             current = self.get(ticket_id)
             updated = decide(current)
             if updated is None:
-                self.table.remove(doc_ids=[ticket_id])
+                self._commit({ticket_id: None})
             elif updated is not current:
-                self.table.update(_replace_with(ticket_to_record(updated)), doc_ids=[ticket_id])
+                self._commit({ticket_id: ticket_to_record(updated)})
             return updated
 
     def all(self) -> list[Ticket]:
-        raw = self.table._read_table()
-        return [record_to_ticket(ticket_id, record) for ticket_id, record in raw.items()]
+        return [record_to_ticket(ticket_id, record) for ticket_id, record in self._current().items()]
 
     def remove_where(self, doomed: Callable[[Ticket], bool]) -> int:
         """Delete every ticket for which `doomed` is true; returns how many."""
         with self.store.lock:
             ids = [ticket.id for ticket in self.all() if doomed(ticket)]
             if ids:
-                self.table.remove(doc_ids=ids)
+                self._commit(dict.fromkeys(ids))
             return len(ids)
 
     def count(self) -> int:
-        return len(self.table._read_table())
+        return len(self._current())
+
+    def fold_journal(self) -> None:
+        """At start-up: leave everything in the snapshot file, if the journal holds anything."""
+        with self.store.lock:
+            self._current()
+            if self._journal_length() or self._entry_files():
+                self.compact()
+
+    def compact(self) -> None:
+        """Fold the journal into a new snapshot and remove the folded entries."""
+        with self.store.lock:
+            self._current()
+            self.store.db.storage.write({"tickets": dict(self._records), "_meta": {"journal": {"seq": self._seq}}})
+            self._snapshot = self.store.db.storage.read()
+            self._remove_folded_entries()
+
+    def _current(self) -> dict[str, dict]:
+        """Our records brought up to date: a new snapshot if one was written, then new entries."""
+        while True:
+            snapshot = self.store.db.storage.read()
+            if snapshot is not self._snapshot or snapshot is None:
+                self._records = dict((snapshot or {}).get("tickets", {}))
+                self._seq = _folded_seq(snapshot)
+                self._snapshot = snapshot
+            while self._apply_entry(self._seq + 1):
+                self._seq += 1
+            # A missing next entry means we are current, unless a compaction removed it meanwhile.
+            if self.store.db.storage.read() is self._snapshot:
+                return self._records
+            self._snapshot = _STALE
+
+    def _entry_path(self, seq: int) -> str:
+        return os.path.join(self.folder, f"{self.entry_prefix}{seq:012d}.journal")
+
+    def _entry_files(self) -> dict[str, int]:
+        """Journal entry file names in the folder, with their sequence numbers."""
+        found = {}
+        for name in os.listdir(self.folder):
+            middle = name.removeprefix(self.entry_prefix).removesuffix(".journal")
+            if name.startswith(self.entry_prefix) and name.endswith(".journal") and middle.isdigit():
+                found[name] = int(middle)
+        return found
+
+    def _apply_entry(self, seq: int) -> bool:
+        path = self._entry_path(seq)
+        try:
+            with open(path, "rb") as handle:
+                raw = handle.read()
+        except FileNotFoundError:
+            return False
+        except OSError as error:
+            raise StorageError(f"cannot read {path}: {error.strerror}") from error
+        try:
+            changes = json.loads(raw)["changes"]
+            self._apply(changes)
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise CorruptStore(f"{path} is not a valid journal entry ({error}); it was left untouched") from error
+        return True
+
+    def _apply(self, changes: dict) -> None:
+        for ticket_id, record in changes.items():
+            if record is None:
+                self._records.pop(ticket_id, None)
+            else:
+                self._records[ticket_id] = record
+
+    def _commit(self, changes: dict) -> None:
+        """Write one journal entry (caller holds the lock and is current), then apply it."""
+        seq = self._seq + 1
+        try:
+            payload = json.dumps({"changes": changes}, separators=(",", ":"), allow_nan=False).encode()
+            os.close(write_file_atomically(self._entry_path(seq), payload))
+        except (OSError, ValueError) as error:
+            reason = getattr(error, "strerror", None) or str(error)
+            raise StorageError(f"cannot write {self._entry_path(seq)}: {reason}") from error
+        self._apply(changes)
+        self._seq = seq
+        if self._journal_length() >= max(MIN_COMPACTION, len(self._records) // 2):
+            self.compact()
+
+    def _journal_length(self) -> int:
+        return self._seq - _folded_seq(self._snapshot)
+
+    def _remove_folded_entries(self) -> None:
+        """Entries up to the snapshot's sequence, and temp files of writers that died (we hold the lock)."""
+        for name, seq in self._entry_files().items():
+            if seq <= self._seq:
+                _unlink_quietly(os.path.join(self.folder, name))
+        for name in os.listdir(self.folder):
+            if name.startswith("." + self.entry_prefix) and name.endswith(".tmp"):
+                _unlink_quietly(os.path.join(self.folder, name))
 
 
-def _replace_with(record: dict) -> Callable[[dict], None]:
-    def transform(document: dict) -> None:
-        document.clear()
-        document.update(record)
+_STALE = object()
 
-    return transform
+
+def _folded_seq(snapshot) -> int:
+    """The last journal entry a snapshot already contains."""
+    if not isinstance(snapshot, dict):
+        return 0
+    return snapshot.get("_meta", {}).get("journal", {}).get("seq", 0)
 
 
 class TinyRecordRepository:

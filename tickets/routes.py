@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 from flask import Response, make_response, redirect, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
+from webargs.flaskparser import FlaskParser
 
 from schemas.ticket import (
     CreateTicketWebCommandSchema,
@@ -26,8 +29,22 @@ from tickets.domain import (
 )
 
 
+class BodyParser(FlaskParser):
+    """webargs' parser, for which every unparsable JSON body (say an integer too long to convert) is a 400."""
+
+    def _raw_load_json(self, req):
+        try:
+            return super()._raw_load_json(req)
+        except json.JSONDecodeError:
+            raise
+        except (ValueError, RecursionError) as error:
+            raise json.JSONDecodeError(str(error), "<body>", 0) from None
+
+
 class TicketBlueprint(Blueprint):
-    """flask-smorest's Blueprint, documenting X-Pagination as what it is on the wire: a JSON string."""
+    """flask-smorest's Blueprint with that parser, documenting X-Pagination as the JSON string it is."""
+
+    ARGUMENTS_PARSER = BodyParser()
 
     def _document_pagination_metadata(self, spec, resp_doc):
         resp_doc.setdefault("headers", {})[self.PAGINATION_HEADER_NAME] = {

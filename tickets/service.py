@@ -64,7 +64,7 @@ class TicketService:
         self._check_properties(properties, ticket_type, check_length(command.get("length")))
         now = clock.utcnow()
         ttl = command.get("ttl")
-        not_before, expires_at = validity_window(ticket_type, properties, now, ttl, self.policy)
+        not_before, expires_at = self._window(ticket_type, properties, now, ttl)
         ticket = Ticket(
             id="",
             type=ticket_type,
@@ -132,9 +132,7 @@ class TicketService:
             if ticket.revoked:
                 raise TicketRevoked(ticket.id)
             self._check_properties(properties, ticket.type)
-            not_before, expires_at = validity_window(
-                ticket.type, properties, ticket.created_at, ticket.ttl, self.policy
-            )
+            not_before, expires_at = self._window(ticket.type, properties, ticket.created_at, ticket.ttl)
             return ticket.replace(
                 properties=properties,
                 organization_id=new_org or ticket.organization_id,
@@ -271,6 +269,12 @@ class TicketService:
         if requested and requested != caller.organization_id:
             raise ForeignOrganization(requested)
         return caller.organization_id
+
+    def _window(self, ticket_type: TicketType, properties: dict, created_at: datetime, ttl: int | None):
+        try:
+            return validity_window(ticket_type, properties, created_at, ttl, self.policy)
+        except OverflowError:  # only with absurd settings: the dates themselves are bounded
+            raise InvalidTicket({"properties": {"scheduled_date": ["Too far in the future."]}}) from None
 
     @staticmethod
     def _check_properties(properties: dict, ticket_type: TicketType, errors: dict | None = None) -> None:
