@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import errno
 import os
+import subprocess
 
 import pytest
 
 from app import create_app
 from tickets import repository
 from tickets.config import ConfigError
+from tickets.repository import StorageError
 
 
 def fail_with(code: int):
@@ -72,7 +74,7 @@ def test_start_refuses_a_data_dir_that_is_a_file(tmp_path):
     """A data folder path that is a file stops start-up with an error naming it."""
     target = tmp_path / "not-a-dir"
     target.write_text("x")
-    with pytest.raises(OSError):
+    with pytest.raises(StorageError, match="not-a-dir"):
         create_app({"TICKETS_DATA_DIR": str(target)})
     assert target.read_text() == "x"
 
@@ -81,3 +83,28 @@ def test_database_url_is_refused_until_implemented(tmp_path):
     """TICKETS_DATABASE_URL says plainly that PostgreSQL is not implemented, instead of being ignored."""
     with pytest.raises(ConfigError, match="not implemented"):
         create_app({"TICKETS_DATA_DIR": str(tmp_path), "TICKETS_DATABASE_URL": "postgresql://x/y"})
+
+
+@pytest.fixture
+def read_only_copy(tmp_path, app, data_dir):
+    """The app's data folder, bind-mounted read-only (needs root and mount; skipped elsewhere)."""
+    mount_point = tmp_path / "ro"
+    mount_point.mkdir(mode=0o700)
+    commands = [
+        ["mount", "--bind", str(data_dir), str(mount_point)],
+        ["mount", "-o", "remount,ro,bind", str(mount_point)],
+    ]
+    for command in commands:
+        if subprocess.run(command, capture_output=True).returncode != 0:
+            subprocess.run(["umount", str(mount_point)], capture_output=True)
+            pytest.skip("cannot make a read-only mount here")
+    yield mount_point
+    subprocess.run(["umount", str(mount_point)], check=True)
+
+
+def test_read_only_data_folder_refuses_to_start(read_only_copy):
+    """A data folder that cannot be written stops start-up with a message naming it; no file changes."""
+    before = {path.name: path.read_bytes() for path in read_only_copy.iterdir()}
+    with pytest.raises(StorageError, match=str(read_only_copy)):
+        create_app({"TICKETS_DATA_DIR": str(read_only_copy)})
+    assert {path.name: path.read_bytes() for path in read_only_copy.iterdir()} == before

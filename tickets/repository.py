@@ -40,9 +40,12 @@ class TicketIdTaken(Exception):
 
 def prepare_data_dir(path: str) -> None:
     """Create the data folder (mode 0700) or tighten an existing one."""
-    os.makedirs(path, mode=DIR_MODE, exist_ok=True)
-    if os.stat(path).st_mode & 0o777 != DIR_MODE:
-        os.chmod(path, DIR_MODE)
+    try:
+        os.makedirs(path, mode=DIR_MODE, exist_ok=True)
+        if os.stat(path).st_mode & 0o777 != DIR_MODE:
+            os.chmod(path, DIR_MODE)
+    except OSError as error:
+        raise StorageError(f"cannot use {path} as the data folder: {error.strerror}") from error
 
 
 def write_file_atomically(path: str, payload: bytes, durable: bool = True) -> int:
@@ -465,9 +468,20 @@ class TinyThrottleStore:
             self.table.upsert(Document({"times": times}, doc_id=address))
 
 
+def check_writable(folder: str) -> None:
+    """Refuse to start on a folder where no write could succeed (read-only mount, wrong owner)."""
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-probe.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as error:
+        raise StorageError(f"the data folder {folder} is not writable: {error.strerror}") from error
+
+
 def open_stores(data_dir: str) -> dict[str, JsonStore]:
-    """The service's files, checked: a corrupt one stops start-up with its name."""
+    """The service's files, checked: a corrupt one, or a folder that cannot be written, stops start-up."""
     prepare_data_dir(data_dir)
+    check_writable(data_dir)
     stores = {
         "tickets": JsonStore(os.path.join(data_dir, "tickets.json")),
         "clients": JsonStore(os.path.join(data_dir, "clients.json")),
