@@ -12,6 +12,7 @@ from tickets.auth import init_oauth
 from tickets.config import check_settings, load_settings, parse_list
 from tickets.context import init_services
 from tickets.logmask import MaskedPathMiddleware
+from tickets.observability import init_observability
 from tickets.public_routes import blp as public_blp
 from tickets.public_routes import root_blp
 from tickets.repository import StorageError
@@ -84,6 +85,7 @@ def create_app(config: dict | None = None) -> Flask:
     api.register_blueprint(tickets_blp)
     api.register_blueprint(public_blp)
     api.register_blueprint(root_blp)
+    init_observability(app)
     init_error_handlers(app)
     init_swagger_assets(app)
     cli.init_app(app)

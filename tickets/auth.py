@@ -25,6 +25,7 @@ from werkzeug.datastructures import CombinedMultiDict
 from tickets.context import current_services
 from tickets.domain import ExchangeRefused
 from tickets.keys import InvalidToken
+from tickets.observability import EXCHANGES, THROTTLED, TOKENS_ISSUED
 from tickets.service import Caller
 from tickets.tokens import TICKET_SCOPE, client_token_claims, ticket_token_claims, token_response
 
@@ -146,12 +147,15 @@ class TicketGrant(grants.BaseGrant, grants.TokenEndpointMixin):
         address = flask_request.remote_addr or "unknown"
         wait = services.throttle.retry_after(address, time.time())
         if wait:
+            THROTTLED.inc()
             raise TooManyFailures(wait)
         try:
             ticket = services.tickets.exchange_ticket(self.request.payload.data["ticket"])
         except ExchangeRefused as refused:
             services.throttle.record_failure(address, time.time())
+            EXCHANGES.labels(refused.ticket_type or "unknown", refused.reason.value).inc()
             raise InvalidGrantError(refused.reason.value) from None
+        EXCHANGES.labels(ticket.type.value, "success").inc()
         token = self.generate_token(user=ticket, scope=TICKET_SCOPE, include_refresh_token=False)
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
@@ -166,6 +170,8 @@ def generate_token(grant_type, client, user=None, scope=None, expires_in=None, i
     else:
         granted = client.get_allowed_scope(scope)
         claims = client_token_claims(client, granted, config["TICKETS_ISSUER"], now, config["TICKETS_TOKEN_TTL"])
+    g.client_id, g.organization = claims.get("client_id"), claims.get("org")  # for the request log
+    TOKENS_ISSUED.labels(grant_type).inc()
     return token_response(services.keys.sign(claims), claims)
 
 

@@ -97,9 +97,10 @@ class InvalidTicket(TicketError):
 class ExchangeRefused(TicketError):
     """The ticket cannot be exchanged for a token now."""
 
-    def __init__(self, reason: Refusal):
+    def __init__(self, reason: Refusal, ticket_type: TicketType | None = None):
         super().__init__(reason.value)
         self.reason = reason
+        self.ticket_type = ticket_type  # unknown for NOT_FOUND
 
 
 @dataclass(frozen=True)

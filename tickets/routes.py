@@ -27,6 +27,7 @@ from tickets.domain import (
     VersionConflict,
     WrongTicketType,
 )
+from tickets.observability import TICKETS_CREATED
 
 
 class BodyParser(FlaskParser):
@@ -115,6 +116,7 @@ class Tickets(MethodView):
     def post(self, command):
         """Create a ticket"""
         ticket = call(current_services().tickets.issue_ticket, current_caller(), command)
+        TICKETS_CREATED.labels(ticket.type.value).inc()
         response = with_etag(ticket)
         response.headers["Location"] = url_for("tickets.TicketById", ticketId=ticket.id)
         return response

@@ -195,7 +195,7 @@ class TicketService:
                 raise ExchangeRefused(Refusal.NOT_FOUND)
             refusal = ticket.refusal(now)
             if refusal:
-                raise ExchangeRefused(refusal)
+                raise ExchangeRefused(refusal, ticket.type)
             used = ticket.replace(use_count=ticket.use_count + 1, last_used_at=now)
             return used.replace(consumed_at=now) if ticket.type.single_use else used
 

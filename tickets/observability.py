@@ -1,0 +1,97 @@
+"""What operators see: one JSON log line per request with its X-Request-ID, and Prometheus metrics.
+
+Metrics use prometheus-client's multiprocess mode when PROMETHEUS_MULTIPROC_DIR is set (gunicorn.conf.py
+sets it), so the counts of every gunicorn worker add up in one scrape.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sys
+import time
+import uuid
+
+from flask import Flask, Response, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+HTTP_REQUESTS = Counter(
+    "tickets_http_requests_total", "HTTP requests by endpoint template, method and status.",
+    ["endpoint", "method", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "tickets_http_request_duration_seconds", "HTTP request latency by endpoint template and method.",
+    ["endpoint", "method"],
+)
+TICKETS_CREATED = Counter("tickets_created_total", "Tickets created, by type.", ["type"])
+EXCHANGES = Counter(
+    "tickets_exchanges_total", "Ticket exchanges by ticket type and outcome (success or the refusal).",
+    ["type", "outcome"],
+)
+THROTTLED = Counter("tickets_throttled_total", "Ticket exchanges refused with 429 because of earlier failures.")
+TOKENS_ISSUED = Counter("tickets_tokens_issued_total", "Access tokens issued, by grant type.", ["grant"])
+
+request_log = logging.getLogger("tickets.requests")
+
+
+def init_observability(app: Flask) -> None:
+    """Request ids, JSON request logs and the /metrics endpoint."""
+    if not request_log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        request_log.addHandler(handler)
+        request_log.setLevel(logging.INFO)
+        request_log.propagate = False
+    app.before_request(_start_request)
+    app.after_request(_finish_request)
+    app.add_url_rule("/metrics", "metrics", _metrics)
+
+
+def _start_request() -> None:
+    incoming = request.headers.get("X-Request-ID", "")
+    g.request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    g.started = time.perf_counter()
+
+
+def _finish_request(response: Response) -> Response:
+    request_id = g.get("request_id") or uuid.uuid4().hex
+    response.headers["X-Request-ID"] = request_id
+    duration = time.perf_counter() - g.get("started", time.perf_counter())
+    # The URL rule, never the path: paths carry ticket ids, which are secrets.
+    endpoint = request.url_rule.rule if request.url_rule else "<unmatched>"
+    if endpoint != "/metrics":
+        HTTP_REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
+        HTTP_LATENCY.labels(endpoint, request.method).observe(duration)
+    token = g.get("authlib_server_oauth2_token") or {}
+    request_log.info(json.dumps({
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "request_id": request_id,
+        "method": request.method,
+        "path": endpoint,
+        "status": response.status_code,
+        "duration_ms": round(duration * 1000, 2),
+        "client_id": token.get("client_id") or g.get("client_id"),
+        "organization": token.get("org") or g.get("organization"),
+    }))
+    return response
+
+
+def _metrics():
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
