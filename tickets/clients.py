@@ -114,7 +114,7 @@ class ClientRegistry:
 
     def rotate_secret(self, client_id: str) -> dict:
         """A new secret for an existing client; the old one stops working at once."""
-        with self.records.store.lock:
+        with self.records.locked():
             record = self.records.get(client_id)
             if record is None:
                 raise ClientNotFound(client_id)

@@ -42,14 +42,14 @@ class KeyRing:
 
     def ensure_key(self) -> None:
         """Make a signing key of the configured algorithm if there is none yet."""
-        with self.records.store.lock:
+        with self.records.locked():
             current = self._current_record()
             if current is None or current["alg"] != self.alg:
                 self._add_new_key(retire=current)
 
     def rotate(self) -> str:
         """Start signing with a new key; returns its kid."""
-        with self.records.store.lock:
+        with self.records.locked():
             kid = self._add_new_key(retire=self._current_record())
             self._drop_expired_keys()
             return kid

@@ -298,10 +298,15 @@ class TicketRepository:
     def all(self) -> list[Ticket]:
         return [record_to_ticket(ticket_id, record) for ticket_id, record in self._current().items()]
 
-    def remove_where(self, doomed: Callable[[Ticket], bool]) -> int:
-        """Delete every ticket for which `doomed` is true; returns how many."""
+    def remove_expired(self, expired_before: datetime, consumed_before: datetime) -> int:
+        """Delete tickets that expired at or before `expired_before` and used-up ones consumed at
+        or before `consumed_before`; returns how many."""
         with self.store.lock:
-            ids = [ticket.id for ticket in self.all() if doomed(ticket)]
+            ids = [
+                ticket_id for ticket_id, record in self._current().items()
+                if _time(record["expiresAt"]) <= expired_before
+                or (record.get("consumedAt") and _time(record["consumedAt"]) <= consumed_before)
+            ]
             if ids:
                 self._commit(dict.fromkeys(ids))
             return len(ids)
@@ -436,6 +441,10 @@ class TinyRecordRepository:
     def all(self) -> dict[str, dict]:
         """Every record by id; the dict is the cached one, so callers must not change it."""
         return self.table._read_table()
+
+    def locked(self):
+        """A context manager that excludes every other writer of these records, in any process."""
+        return self.store.lock
 
     def remove_many(self, record_ids: Iterable[str]) -> None:
         with self.store.lock:

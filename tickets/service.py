@@ -218,17 +218,15 @@ class TicketService:
         """Remove tickets past retention and used-up single-use records; returns how many."""
         now = now or clock.utcnow()
         self._last_purge = time.monotonic()
-        return self.repository.remove_where(lambda ticket: self._due_for_removal(ticket, now))
+        return self.repository.remove_expired(
+            expired_before=now - timedelta(seconds=self.policy.retention),
+            consumed_before=now - timedelta(seconds=self.consumed_ttl),
+        )
 
     def purge_if_due(self) -> None:
         """Purge at most once per interval per process, piggybacking on writes, so the store stays bounded."""
         if time.monotonic() - self._last_purge >= self.purge_interval:
             self.purge()
-
-    def _due_for_removal(self, ticket: Ticket, now: datetime) -> bool:
-        if ticket.consumed_at:
-            return now >= ticket.consumed_at + timedelta(seconds=self.consumed_ttl)
-        return ticket.gone(now, self.policy.retention)
 
     def _change_visible(
         self,
