@@ -15,8 +15,8 @@ from tickets.logmask import MaskedPathMiddleware
 from tickets.observability import init_observability
 from tickets.public_routes import blp as public_blp
 from tickets.public_routes import root_blp
-from tickets.repository import StorageError
 from tickets.routes import blp as tickets_blp
+from tickets.storage import StorageError
 
 MAX_BODY = 64 * 1024
 SWAGGER_ASSETS = "/security/swagger-ui-assets/"

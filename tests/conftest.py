@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from app import create_app
@@ -97,3 +99,34 @@ def create_ticket(test_client, auth):
 def exchange(test_client, ticket_id: str, **extra):
     """POST the ticket grant, form-encoded."""
     return test_client.post("/security/oauth/token", data={"grant_type": "ticket", "ticket": ticket_id, **extra})
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url():
+    """A PostgreSQL server for the whole run: TICKETS_TEST_DATABASE_URL, else a temporary local one.
+
+    Skipped where PostgreSQL is not installed, except in CI, whose .ci/run installs it.
+    """
+    from tests.postgres import TempPostgres, find_bindir
+
+    if os.environ.get("TICKETS_TEST_DATABASE_URL"):
+        yield os.environ["TICKETS_TEST_DATABASE_URL"]
+        return
+    bindir = find_bindir()
+    if bindir is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed; .ci/run should have installed it")
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    server = TempPostgres(bindir)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def database_url(postgres_admin_url):
+    """A fresh, empty database for one test."""
+    from tests.postgres import create_database
+
+    return create_database(postgres_admin_url)

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tickets import repository
 from tickets.domain import Ticket, TicketNotFound, TicketType
-from tickets.repository import (
+from tickets.storage import tinydb_store as repository
+from tickets.storage.tinydb_store import (
     AtomicJSONStorage,
     CorruptStore,
     JsonStore,

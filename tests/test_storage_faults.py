@@ -9,9 +9,9 @@ import subprocess
 import pytest
 
 from app import create_app
-from tickets import repository
 from tickets.config import ConfigError
-from tickets.repository import StorageError
+from tickets.storage import tinydb_store as repository
+from tickets.storage.tinydb_store import StorageError
 
 
 def fail_with(code: int):
@@ -79,10 +79,10 @@ def test_start_refuses_a_data_dir_that_is_a_file(tmp_path):
     assert target.read_text() == "x"
 
 
-def test_database_url_is_refused_until_implemented(tmp_path):
-    """TICKETS_DATABASE_URL says plainly that PostgreSQL is not implemented, instead of being ignored."""
-    with pytest.raises(ConfigError, match="not implemented"):
-        create_app({"TICKETS_DATA_DIR": str(tmp_path), "TICKETS_DATABASE_URL": "postgresql://x/y"})
+def test_database_url_must_be_postgresql(tmp_path):
+    """TICKETS_DATABASE_URL other than postgresql:// is refused at start, not ignored."""
+    with pytest.raises(ConfigError, match="postgresql://"):
+        create_app({"TICKETS_DATA_DIR": str(tmp_path), "TICKETS_DATABASE_URL": "mysql://x/y"})
 
 
 @pytest.fixture

@@ -70,9 +70,8 @@ def check_settings(config: Mapping) -> None:
             raise ConfigError(f"{key} must not be negative")
     if config["TICKETS_JWT_ALG"] not in JWT_ALGORITHMS:
         raise ConfigError(f"TICKETS_JWT_ALG must be one of {', '.join(JWT_ALGORITHMS)}")
-    if config["TICKETS_DATABASE_URL"]:
-        raise ConfigError(
-            "TICKETS_DATABASE_URL is set, but the PostgreSQL store is not implemented yet; unset it to use TinyDB"
-        )
+    url = config["TICKETS_DATABASE_URL"]
+    if url and not url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError("TICKETS_DATABASE_URL must be a postgresql:// URL (or empty for the TinyDB files)")
     if not config["TICKETS_TRUSTED_HOSTS"]:
         raise ConfigError("TICKETS_TRUSTED_HOSTS must name at least one host")

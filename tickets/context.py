@@ -9,8 +9,8 @@ from flask import Flask, current_app
 from tickets.clients import ClientRegistry
 from tickets.domain import Policy
 from tickets.keys import KeyRing
-from tickets.repository import TicketRepository, TinyRecordRepository, TinyThrottleStore, open_stores
 from tickets.service import TicketService
+from tickets.storage import Storage, open_storage
 from tickets.throttle import ExchangeThrottle
 
 
@@ -22,12 +22,12 @@ class Services:
     clients: ClientRegistry
     keys: KeyRing
     throttle: ExchangeThrottle
-    stores: dict
+    storage: Storage
 
 
 def build_services(config) -> Services:
-    """Open (and check) the data files and wire the services on them."""
-    stores = open_stores(config["TICKETS_DATA_DIR"])
+    """Open (and check) the store and wire the services on it."""
+    storage = open_storage(config["TICKETS_DATA_DIR"], config["TICKETS_DATABASE_URL"])
     policy = Policy(
         ticket_ttl=config["TICKETS_TICKET_TTL"],
         early_join=config["TICKETS_EARLY_JOIN"],
@@ -35,25 +35,18 @@ def build_services(config) -> Services:
         retention=config["TICKETS_RETENTION"],
     )
     max_token_ttl = max(config["TICKETS_TOKEN_TTL"], config["TICKETS_TICKET_TOKEN_TTL"])
-    keys = KeyRing(
-        TinyRecordRepository(stores["keys"], "keys"), config["TICKETS_ISSUER"], config["TICKETS_JWT_ALG"], max_token_ttl
-    )
+    keys = KeyRing(storage.keys, config["TICKETS_ISSUER"], config["TICKETS_JWT_ALG"], max_token_ttl)
     keys.ensure_key()
-    tickets = TicketRepository(stores["tickets"])
-    tickets.fold_journal()
+    storage.tickets.prepare()
     return Services(
         tickets=TicketService(
-            tickets,
-            policy,
-            consumed_ttl=config["TICKETS_TICKET_TOKEN_TTL"],
-            purge_interval=config["TICKETS_PURGE_INTERVAL"],
+            storage.tickets, policy,
+            consumed_ttl=config["TICKETS_TICKET_TOKEN_TTL"], purge_interval=config["TICKETS_PURGE_INTERVAL"],
         ),
-        clients=ClientRegistry(TinyRecordRepository(stores["clients"], "clients")),
+        clients=ClientRegistry(storage.clients),
         keys=keys,
-        throttle=ExchangeThrottle(
-            TinyThrottleStore(stores["throttle"]), config["TICKETS_EXCHANGE_FAILURES_PER_MINUTE"]
-        ),
-        stores=stores,
+        throttle=ExchangeThrottle(storage.throttle, config["TICKETS_EXCHANGE_FAILURES_PER_MINUTE"]),
+        storage=storage,
     )
 
 

@@ -78,16 +78,16 @@ class KeyRing:
 
     def _keys(self):
         """(signing key, KeySet of published keys), rebuilt only when the key file changed."""
-        everything = self.records.all()
-        # Rebuilt when the file changed, and each minute so retired keys leave the JWKS on time.
-        if everything is not self._seen or time.monotonic() - self._built_at > 60:
+        # Rebuilt when the set of keys changed, and each minute so retired keys leave the JWKS on time.
+        fingerprint = tuple(sorted((kid, record.get("retired")) for kid, record in self.records.all().items()))
+        if fingerprint != self._seen or time.monotonic() - self._built_at > 60:
             current = self._current_record()
             if current is None:
                 raise InvalidToken("no signing key")
             published = [_import(record["jwk"]) for record in self._published_records()]
             self._signer = _import(current["jwk"])
             self._published = KeySet(published)
-            self._seen = everything
+            self._seen = fingerprint
             self._built_at = time.monotonic()
         return self._signer, self._published
 

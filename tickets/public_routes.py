@@ -9,7 +9,7 @@ from marshmallow import Schema, fields
 
 from tickets.auth import authorization
 from tickets.context import current_services
-from tickets.repository import StorageError
+from tickets.storage import StorageError
 
 blp = Blueprint("oauth", __name__, url_prefix="/security", description="OAuth2 tokens, keys and service health.")
 # RFC 8414 section 3: for an issuer with a path, the metadata also lives at /.well-known/...<path>.
@@ -126,8 +126,7 @@ class Health(MethodView):
     def get(self):
         """Service health"""
         try:
-            for store in current_services().stores.values():
-                store.check()
+            current_services().storage.check()
         except StorageError as error:
             return {"status": "unavailable", "message": str(error)}, 503
         return {"status": "ok"}

@@ -28,7 +28,7 @@ from tickets.domain import (
     normalize_ticket_id,
     validity_window,
 )
-from tickets.repository import TicketIdTaken
+from tickets.storage import TicketIdTaken
 
 VersionCheck = Callable[[int], bool]
 

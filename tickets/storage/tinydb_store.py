@@ -1,4 +1,4 @@
-"""The TinyDB store: the only module that touches tinydb or the data files.
+"""The TinyDB store (the default): the only module that touches tinydb or the data files.
 
 Every file is replaced whole (temp file, fsync, rename, fsync of the folder), so a reader
 never sees a torn file and needs no lock; every read-modify-write holds an inter-process
@@ -7,7 +7,6 @@ file lock, because gunicorn runs several worker processes on the same files.
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import tempfile
@@ -19,23 +18,19 @@ from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Document, Table
 
-from tickets.domain import Ticket, TicketNotFound, TicketType
+from tickets.domain import Ticket, TicketNotFound
+from tickets.storage.common import (
+    CorruptStore,
+    StorageError,
+    TicketIdTaken,
+    parse_time,
+    record_to_ticket,
+    ticket_to_record,
+)
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 MIN_COMPACTION = 1000  # journal entries; or half the number of tickets, if more
-
-
-class StorageError(Exception):
-    """The store cannot be read or written; the message names the file."""
-
-
-class CorruptStore(StorageError):
-    """A data file exists but is not what this service wrote; it is left untouched."""
-
-
-class TicketIdTaken(Exception):
-    """An id collision on insert: the caller draws a new id."""
 
 
 def prepare_data_dir(path: str) -> None:
@@ -203,55 +198,6 @@ class JsonStore:
                 self.db.storage.write({})
 
 
-def ticket_to_record(ticket: Ticket) -> dict:
-    """A JSON-ready dict of a ticket; times as ISO strings."""
-    return {
-        "type": ticket.type.value,
-        "organizationId": ticket.organization_id,
-        "userId": ticket.user_id,
-        "properties": ticket.properties,
-        "createdAt": _iso(ticket.created_at),
-        "expiresAt": _iso(ticket.expires_at),
-        "notBefore": _iso(ticket.not_before),
-        "ttl": ticket.ttl,
-        "disabled": _iso(ticket.disabled),
-        "revoked": _iso(ticket.revoked),
-        "version": ticket.version,
-        "useCount": ticket.use_count,
-        "lastUsedAt": _iso(ticket.last_used_at),
-        "consumedAt": _iso(ticket.consumed_at),
-    }
-
-
-def record_to_ticket(ticket_id: str, record: dict) -> Ticket:
-    """The domain object of a stored record; properties are copied so callers cannot alter the cache."""
-    return Ticket(
-        id=ticket_id,
-        type=TicketType(record["type"]),
-        organization_id=record["organizationId"],
-        user_id=record["userId"],
-        properties=copy.deepcopy(record["properties"]),
-        created_at=_time(record["createdAt"]),
-        expires_at=_time(record["expiresAt"]),
-        not_before=_time(record.get("notBefore")),
-        ttl=record.get("ttl"),
-        disabled=_time(record.get("disabled")),
-        revoked=_time(record.get("revoked")),
-        version=record.get("version", 0),
-        use_count=record.get("useCount", 0),
-        last_used_at=_time(record.get("lastUsedAt")),
-        consumed_at=_time(record.get("consumedAt")),
-    )
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def _time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
 class TicketRepository:
     """Tickets as a TinyDB snapshot (`tickets.json`) plus a journal of small files, one per write.
 
@@ -304,8 +250,8 @@ class TicketRepository:
         with self.store.lock:
             ids = [
                 ticket_id for ticket_id, record in self._current().items()
-                if _time(record["expiresAt"]) <= expired_before
-                or (record.get("consumedAt") and _time(record["consumedAt"]) <= consumed_before)
+                if parse_time(record["expiresAt"]) <= expired_before
+                or (record.get("consumedAt") and parse_time(record["consumedAt"]) <= consumed_before)
             ]
             if ids:
                 self._commit(dict.fromkeys(ids))
@@ -314,7 +260,7 @@ class TicketRepository:
     def count(self) -> int:
         return len(self._current())
 
-    def fold_journal(self) -> None:
+    def prepare(self) -> None:
         """At start-up: leave everything in the snapshot file, if the journal holds anything."""
         with self.store.lock:
             self._current()
