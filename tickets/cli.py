@@ -10,10 +10,12 @@ from flask.cli import AppGroup
 
 from tickets.clients import ClientNotFound
 from tickets.context import current_services
+from tickets.storage import StorageError, TicketIdTaken, open_storage
 
 clients_cli = AppGroup("clients", help="Manage OAuth2 clients.")
 keys_cli = AppGroup("keys", help="Manage JWT signing keys.")
 tickets_cli = AppGroup("tickets", help="Maintain the ticket store.")
+store_cli = AppGroup("store", help="Move the data between stores.")
 
 
 def emit(value) -> None:
@@ -71,6 +73,42 @@ def purge_tickets():
     emit({"purged": current_services().tickets.purge()})
 
 
+@store_cli.command("copy")
+@click.option("--to", "target_url", required=True, help="postgresql://... of the database to copy into.")
+def copy_store(target_url):
+    """Copy every ticket, client and signing key of this install into PostgreSQL (existing ids are kept)."""
+    if not target_url.startswith(("postgresql://", "postgres://")):
+        raise click.BadParameter("must be a postgresql:// URL", param_hint="--to")
+    try:
+        target = open_storage("", target_url)
+    except StorageError as error:
+        raise click.ClickException(str(error)) from None
+    try:
+        emit(copy_everything(current_services().storage, target))
+    finally:
+        target.close()
+
+
+def copy_everything(source, target) -> dict:
+    """Tickets (used-up single-use records too), clients and keys; returns how many of each were copied."""
+    copied = {"tickets": 0, "tickets_already_there": 0, "clients": 0, "keys": 0}
+    for ticket in source.tickets.all():
+        try:
+            target.tickets.add(ticket)
+            copied["tickets"] += 1
+        except TicketIdTaken:
+            copied["tickets_already_there"] += 1
+    for kind in ("clients", "keys"):
+        for record_id, record in source_records(getattr(source, kind)).items():
+            getattr(target, kind).put(record_id, record)
+            copied[kind] += 1
+    return copied
+
+
+def source_records(repository) -> dict:
+    return {record_id: dict(record) for record_id, record in repository.all().items()}
+
+
 def init_app(app: Flask) -> None:
-    for group in (clients_cli, keys_cli, tickets_cli):
+    for group in (clients_cli, keys_cli, tickets_cli, store_cli):
         app.cli.add_command(group)
