@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint clean
+.PHONY: run test fuzz lint clean
 
 $(BIN)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ run: $(BIN)/.runtime
 test: $(BIN)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# A longer schemathesis run than the bounded one inside `make test`.
+fuzz: $(BIN)/.dev
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-300} $(BIN)/python -m pytest tests/system/test_fuzz.py -q
 
 lint: $(BIN)/.dev
 	$(BIN)/ruff check .

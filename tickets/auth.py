@@ -198,6 +198,11 @@ class Introspection(IntrospectionEndpoint):
             raise InsufficientScopeError()
         return client
 
+    def check_params(self, request, client):
+        """Only `token` is required; RFC 7662 says an unknown token_type_hint is ignored, not refused."""
+        if "token" not in request.form:
+            raise InvalidRequestError("Missing 'token' parameter.")
+
     def query_token(self, token_string, token_type_hint):
         return read_token(token_string)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import current_app, jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields
+from marshmallow import INCLUDE, Schema, fields
 
 from tickets.auth import authorization
 from tickets.context import current_services
@@ -48,7 +48,24 @@ class OAuthErrorSchema(Schema):
 
 
 class IntrospectionSchema(Schema):
+    """RFC 7662 section 2.2: `active`, and for an active token its claims (ticket tokens carry more)."""
+
+    class Meta:
+        unknown = INCLUDE
+
     active = fields.Boolean(required=True)
+    token_type = fields.String()
+    scope = fields.String()
+    client_id = fields.String()
+    sub = fields.String()
+    iss = fields.String()
+    exp = fields.Integer()
+    iat = fields.Integer()
+    jti = fields.String()
+    org = fields.String()
+    ticket = fields.String()
+    ticket_type = fields.String()
+    properties = fields.Dict()
 
 
 class HealthSchema(Schema):

@@ -1,0 +1,111 @@
+"""gunicorn's logs never show a ticket id or an access token, only masked paths."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from .conftest import bearer, create_ticket, exchange, fetch_token
+from .reporting import record
+
+pytestmark = pytest.mark.system
+
+ORG = "org-logs"
+SCHEDULED = {"scheduled_date": "2030-06-01T09:00:00+02:00", "title": "Call"}
+
+
+def secret_traffic(base_url: str, credentials: dict) -> tuple[set, set]:
+    """Requests that carry ticket ids and tokens in every place they travel; returns (ticket ids, secrets)."""
+    session = requests.Session()
+    token = fetch_token(base_url, credentials, session)
+    auth = bearer(token)
+    tickets = {
+        "multi": create_ticket(base_url, token, "MULTI_USE_TICKET", {"customer_id": "c1"}, session),
+        "single_form": create_ticket(base_url, token, "SINGLE_USE_TICKET", {}, session),
+        "single_query": create_ticket(base_url, token, "SINGLE_USE_TICKET", {}, session),
+        "scheduled": create_ticket(base_url, token, "SCHEDULE_TICKET", SCHEDULED, session),
+        "deleted": create_ticket(base_url, token, "MULTI_USE_TICKET", {}, session),
+    }
+    ids = {ticket["id"] for ticket in tickets.values()}
+    secrets = {token, credentials["client_secret"]}
+    statuses = []
+
+    def call(method, path, **kwargs):
+        response = session.request(method, f"{base_url}/security{path}", timeout=30, **kwargs)
+        statuses.append((method, path, response.status_code))
+        return response
+
+    for ticket_id in ids:
+        call("GET", f"/ticket/{ticket_id}", headers=auth)
+        call("GET", f"/ticket/{ticket_id.lower()}", headers=auth)  # ids are looked up case-insensitively
+    call("PUT", f"/ticket/{tickets['multi']['id']}", json={"properties": {"n": 1}}, headers=auth)
+    call("POST", f"/ticket/{tickets['multi']['id']}/disable", headers=auth)
+    call("POST", f"/ticket/{tickets['multi']['id']}/enable", headers=auth)
+    call("DELETE", f"/ticket/{tickets['deleted']['id']}", headers=auth)
+    call("GET", f"/ticket/{tickets['deleted']['id']}", headers=auth)  # 404 now
+    call("GET", "/ticket", params={"organizationId": ORG, "type": "MULTI_USE_TICKET"}, headers=auth)
+    for calendar in ("ics", "google", "outlook"):
+        call(
+            "GET",
+            f"/ticket/{tickets['scheduled']['id']}/event",
+            params={"calendar": calendar},
+            headers=auth,
+            allow_redirects=False,
+        )
+
+    # Exchanges: form body, query string (as existing clients send it), and a refused one of each.
+    by_form = exchange(base_url, tickets["single_form"]["id"], session)
+    by_query = call("POST", f"/oauth/token?grant_type=ticket&ticket={tickets['single_query']['id']}")
+    multi = call("POST", f"/oauth/token?grant_type=ticket&ticket={tickets['multi']['id']}")
+    scheduled = exchange(base_url, tickets["scheduled"]["id"], session)  # NOT_YET_VALID
+    used_up = call("POST", f"/oauth/token?grant_type=ticket&ticket={tickets['single_query']['id']}")
+    assert (by_form.status_code, by_query.status_code, multi.status_code) == (200, 200, 200), by_query.text
+    assert (scheduled.status_code, used_up.status_code) == (400, 400)
+    ticket_tokens = {response.json()["access_token"] for response in (by_form, by_query, multi)}
+    secrets |= ticket_tokens
+
+    # A ticket's own token reads its ticket and event, and is introspected by the client.
+    own = bearer(multi.json()["access_token"])
+    call("GET", f"/ticket/{tickets['multi']['id']}", headers=own)
+    call("GET", f"/ticket/{tickets['multi']['id']}/event", headers=own)
+    for secret in ticket_tokens | {token}:
+        call("POST", "/oauth/introspect", data={"token": secret}, headers=auth)
+    call("POST", f"/oauth/introspect?token={token}", headers=auth)
+    # client_secret_post and a forged bearer token.
+    call("POST", "/oauth/token", data={"grant_type": "client_credentials", **credentials})
+    call("GET", "/ticket", headers=bearer(token[:-4] + "AAAA"))
+    assert not [s for s in statuses if s[2] >= 500], statuses
+    return ids, secrets
+
+
+def test_logs_show_masked_paths_and_no_ticket_id_or_token(gunicorn, request):
+    """After traffic carrying ticket ids and tokens in paths, query strings, bodies and headers, the logs hold none."""
+    server = gunicorn(workers=2)
+    credentials = server.cli("clients", "create", "--name", "logs", "--org", ORG)
+    ids, secrets = secret_traffic(server.url, credentials)
+    server.stop()  # flush and close the log files
+
+    logs = {path.name: path.read_text(errors="replace") for path in sorted(server.log_dir.glob("gunicorn-*"))}
+    text = "\n".join(logs.values())
+    access_lines = [line for line in text.splitlines() if '"' in line and "/security/" in line]
+    assert len(access_lines) > 40, f"too few access log lines to judge:\n{text}"
+
+    leaked_ids = sorted(ticket_id for ticket_id in ids if ticket_id.lower() in text.lower())
+    assert leaked_ids == [], f"ticket ids in the logs: {leaked_ids}"
+    # A JWT's signature is unique to it; a client secret is one string. Any of them, whole or as the
+    # signature part alone, must not appear.
+    pieces = set(secrets) | {secret.rsplit(".", 1)[-1] for secret in secrets if "." in secret}
+    leaked = sorted(piece[:12] + "..." for piece in pieces if piece in text)
+    assert leaked == [], f"tokens or secrets in the logs: {leaked}"
+    assert "ticket=" not in text, "a query string reached the logs"
+
+    masked = {f"/security/ticket/{ticket_id[:2]}***" for ticket_id in ids}
+    missing = sorted(path for path in masked if path not in text)
+    assert missing == [], f"masked paths absent from the access log: {missing}"
+    assert '"POST /security/oauth/token" 200' in text, "the token endpoint's access lines are missing"
+    record(
+        request.config,
+        "logs",
+        f"{len(access_lines)} access log lines; {len(ids)} ticket ids and {len(pieces)} token pieces absent",
+        {"access_lines": len(access_lines), "ticket_ids": len(ids), "secret_pieces": len(pieces), "files": list(logs)},
+    )
