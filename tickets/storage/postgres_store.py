@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import zlib
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
@@ -9,7 +10,6 @@ from datetime import datetime
 from importlib import resources
 
 import psycopg
-from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from tickets.domain import Ticket, TicketNotFound
@@ -80,6 +80,10 @@ def _migrations() -> list[tuple[int, str]]:
     return sorted((int(entry.name.split("_")[0]), entry.read_text()) for entry in scripts)
 
 
+def _dump(record: dict) -> str:
+    return json.dumps(record, separators=(",", ":"), allow_nan=False)
+
+
 class PgTicketRepository:
     """Tickets in table `tickets`; each change is one transaction holding the row lock."""
 
@@ -94,14 +98,14 @@ class PgTicketRepository:
             row = conn.execute("SELECT record FROM tickets WHERE id = %s", (ticket_id,)).fetchone()
         if row is None:
             raise TicketNotFound(ticket_id)
-        return record_to_ticket(ticket_id, row[0])
+        return record_to_ticket(ticket_id, json.loads(row[0]))
 
     def add(self, ticket: Ticket) -> None:
         with self.store.connection() as conn:
             inserted = conn.execute(
                 "INSERT INTO tickets (id, record, expires_at, consumed_at) VALUES (%s, %s, %s, %s) "
                 "ON CONFLICT (id) DO NOTHING",
-                (ticket.id, Jsonb(ticket_to_record(ticket)), ticket.expires_at, ticket.consumed_at),
+                (ticket.id, _dump(ticket_to_record(ticket)), ticket.expires_at, ticket.consumed_at),
             ).rowcount
         if not inserted:
             raise TicketIdTaken(ticket.id)
@@ -112,21 +116,21 @@ class PgTicketRepository:
             row = conn.execute("SELECT record FROM tickets WHERE id = %s FOR UPDATE", (ticket_id,)).fetchone()
             if row is None:
                 raise TicketNotFound(ticket_id)
-            current = record_to_ticket(ticket_id, row[0])
+            current = record_to_ticket(ticket_id, json.loads(row[0]))
             updated = decide(current)
             if updated is None:
                 conn.execute("DELETE FROM tickets WHERE id = %s", (ticket_id,))
             elif updated is not current:
                 conn.execute(
                     "UPDATE tickets SET record = %s, expires_at = %s, consumed_at = %s WHERE id = %s",
-                    (Jsonb(ticket_to_record(updated)), updated.expires_at, updated.consumed_at, ticket_id),
+                    (_dump(ticket_to_record(updated)), updated.expires_at, updated.consumed_at, ticket_id),
                 )
             return updated
 
     def all(self) -> list[Ticket]:
         with self.store.connection() as conn:
             rows = conn.execute("SELECT id, record FROM tickets").fetchall()
-        return [record_to_ticket(ticket_id, record) for ticket_id, record in rows]
+        return [record_to_ticket(ticket_id, json.loads(record)) for ticket_id, record in rows]
 
     def remove_expired(self, expired_before: datetime, consumed_before: datetime) -> int:
         with self.store.connection() as conn:
@@ -151,14 +155,14 @@ class PgRecordRepository:
     def get(self, record_id: str) -> dict | None:
         with self.store.connection() as conn:
             row = conn.execute(f"SELECT record FROM {self.table} WHERE id = %s", (record_id,)).fetchone()
-        return row[0] if row else None
+        return json.loads(row[0]) if row else None
 
     def put(self, record_id: str, record: dict) -> None:
         with self.store.connection() as conn:
             conn.execute(
                 f"INSERT INTO {self.table} (id, record) VALUES (%s, %s) "
                 "ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record",
-                (record_id, Jsonb(record)),
+                (record_id, _dump(record)),
             )
 
     def delete(self, record_id: str) -> bool:
@@ -167,7 +171,8 @@ class PgRecordRepository:
 
     def all(self) -> dict[str, dict]:
         with self.store.connection() as conn:
-            return dict(conn.execute(f"SELECT id, record FROM {self.table}").fetchall())
+            rows = conn.execute(f"SELECT id, record FROM {self.table}").fetchall()
+        return {record_id: json.loads(record) for record_id, record in rows}
 
     def remove_many(self, record_ids: Iterable[str]) -> None:
         with self.store.connection() as conn:

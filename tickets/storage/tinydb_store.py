@@ -355,6 +355,14 @@ class TicketRepository:
 _STALE = object()
 
 
+def _replace_with(record: dict) -> Callable[[dict], None]:
+    def transform(document: dict) -> None:
+        document.clear()
+        document.update(record)
+
+    return transform
+
+
 def _folded_seq(snapshot) -> int:
     """The last journal entry a snapshot already contains."""
     if not isinstance(snapshot, dict):
@@ -374,8 +382,12 @@ class TinyRecordRepository:
         return None if record is None else dict(record)
 
     def put(self, record_id: str, record: dict) -> None:
+        """Insert or replace whole (TinyDB's upsert would merge into the old fields)."""
         with self.store.lock:
-            self.table.upsert(Document(record, doc_id=record_id))
+            if self.table.contains(doc_id=record_id):
+                self.table.update(_replace_with(record), doc_ids=[record_id])
+            else:
+                self.table.insert(Document(record, doc_id=record_id))
 
     def delete(self, record_id: str) -> bool:
         with self.store.lock:
