@@ -10,13 +10,14 @@ from datetime import datetime
 from importlib import resources
 
 import psycopg
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from tickets.domain import Ticket, TicketNotFound
 from tickets.storage.common import StorageError, TicketIdTaken, record_to_ticket, ticket_to_record
 
 MIGRATION_LOCK = 0x7469636B  # advisory lock key: one node at a time applies migrations
 POOL_SIZE = 4
+CONNECT_TIMEOUT = 3  # seconds: well under gunicorn's 30 s worker timeout, so an outage is a quick 503
 
 
 class PgStore:
@@ -24,20 +25,26 @@ class PgStore:
 
     def __init__(self, url: str, pool_size: int = POOL_SIZE):
         self.url = url
-        self.pool = ConnectionPool(url, min_size=1, max_size=pool_size, kwargs={"autocommit": True}, open=False)
-        try:
-            self.pool.open(wait=True, timeout=15)
+        try:  # one direct attempt first: a refused or misspelt URL fails now, not after the pool's retries
+            psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT).close()
         except psycopg.Error as error:
             raise StorageError(f"cannot connect to the database: {error}") from error
-        except Exception as error:  # psycopg_pool.PoolTimeout
+        self.pool = ConnectionPool(
+            url, min_size=1, max_size=pool_size, open=False, timeout=CONNECT_TIMEOUT,
+            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
+        )
+        try:
+            self.pool.open(wait=True, timeout=CONNECT_TIMEOUT * 2)
+        except PoolTimeout as error:
             raise StorageError(f"cannot connect to the database: {error}") from error
 
     @contextmanager
     def connection(self):
+        """A pooled connection; waiting more than a few seconds for one (an outage) is a StorageError, so 503."""
         try:
             with self.pool.connection() as conn:
                 yield conn
-        except psycopg.OperationalError as error:
+        except (psycopg.OperationalError, PoolTimeout) as error:
             raise StorageError(f"the database is unavailable: {error}") from error
 
     @contextmanager
