@@ -31,3 +31,12 @@ lint: $(BIN)/.dev
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# `make bench`: load-tests the service on 127.0.0.1 (about 3-10 min), writes bench/results.md and
+# bench/p50_latency.png. Not a test: nothing asserts a time. Needs wrk and Node.js (for the peer).
+.PHONY: bench
+bench: $(BIN)/.dev
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	$(BIN)/pip install --quiet -r bench/requirements.txt
+	cd bench/peer && npm ci --no-audit --no-fund --loglevel=error
+	timeout 1800 $(BIN)/python bench/run.py $(BENCH_ARGS)
