@@ -9,6 +9,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet, RSAKey
 
 LEEWAY = 5  # seconds of clock skew tolerated on exp/nbf/iat
+VERIFIED_CACHE_SIZE = 10_000  # tokens per worker whose signature need not be checked again
 
 
 class InvalidToken(Exception):
@@ -39,6 +40,14 @@ class KeyRing:
         self._signer = None
         self._published = None
         self._built_at = 0.0
+        self._verified: dict[str, dict] = {}  # token -> claims whose signature checked out
+        self._verified_for = None  # the KeySet those signatures were checked against
+        self._registry = jwt.JWTClaimsRegistry(
+            leeway=LEEWAY,
+            iss={"essential": True, "value": issuer},
+            exp={"essential": True},
+            iat={"essential": True},
+        )
 
     def ensure_key(self) -> None:
         """Make a signing key of the configured algorithm if there is none yet."""
@@ -62,19 +71,26 @@ class KeyRing:
         return self._keys()[1].as_dict(private=False)
 
     def verify(self, token: str) -> dict:
-        """The claims of a token we signed and that is still in its time; raises InvalidToken."""
+        """The claims of a token we signed and that is still in its time; raises InvalidToken.
+
+        A client sends the same token for up to an hour, so a signature once checked is
+        remembered (while the published keys stay the same); the times are checked every call.
+        """
+        published = self._keys()[1]
+        claims = self._verified.get(token) if self._verified_for is published else None
         try:
-            decoded = jwt.decode(token, self._keys()[1], algorithms=["RS256", "ES256"])
-            registry = jwt.JWTClaimsRegistry(
-                leeway=LEEWAY,
-                iss={"essential": True, "value": self.issuer},
-                exp={"essential": True},
-                iat={"essential": True},
-            )
-            registry.validate(decoded.claims)
+            if claims is None:
+                claims = jwt.decode(token, published, algorithms=["RS256", "ES256"]).claims
+                self._remember(token, claims, published)
+            self._registry.validate(claims)
         except (JoseError, ValueError, TypeError) as error:
             raise InvalidToken(str(error)) from error
-        return decoded.claims
+        return dict(claims)
+
+    def _remember(self, token: str, claims: dict, published) -> None:
+        if self._verified_for is not published or len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified, self._verified_for = {}, published
+        self._verified[token] = claims
 
     def _keys(self):
         """(signing key, KeySet of published keys), rebuilt only when the key file changed."""

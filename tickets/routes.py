@@ -100,8 +100,11 @@ def call(operation, *args, **kwargs):
         abort(status, message=message)
 
 
+TICKET_SCHEMA = TicketSchema()  # building a schema costs more than dumping one ticket
+
+
 def with_etag(ticket, status: int = 200):
-    response = make_response(TicketSchema().dump(ticket), status)
+    response = make_response(TICKET_SCHEMA.dump(ticket), status)
     response.headers["ETag"] = etag(ticket)
     return response
 
