@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -10,6 +11,45 @@ from app import create_app
 from tickets.context import current_services
 
 ORG = "org-a"
+T0 = datetime(2030, 1, 10, 12, 0, 0, tzinfo=UTC)
+# The reference's Ticket fields, plus notBefore, useCount and lastUsedAt (SPEC section 4).
+TICKET_FIELDS = {
+    "createdAt",
+    "disabled",
+    "expired",
+    "expiresAt",
+    "id",
+    "organizationId",
+    "properties",
+    "revoked",
+    "type",
+    "userId",
+    "version",
+    "notBefore",
+    "useCount",
+    "lastUsedAt",
+}
+
+
+class FakeClock:
+    """A settable stand-in for tickets.clock.utcnow."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The service's clock, frozen at T0 and moved by the test."""
+    fake = FakeClock(T0)
+    monkeypatch.setattr("tickets.clock.utcnow", fake)
+    return fake
 
 
 @pytest.fixture

@@ -8,26 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app import create_app
-from tests.conftest import ORG, bearer, exchange, fetch_token, make_client
+from tests.conftest import ORG, T0, TICKET_FIELDS, bearer, exchange, fetch_token, make_client
 from tickets.context import current_services
 
 ALPHABET = set("ABCDEFGHJKMNPQRSTUVWXYZ23456789")
-TICKET_FIELDS = {
-    "createdAt",
-    "disabled",
-    "expired",
-    "expiresAt",
-    "id",
-    "organizationId",
-    "properties",
-    "revoked",
-    "type",
-    "userId",
-    "version",
-    "notBefore",
-    "useCount",
-    "lastUsedAt",
-}
 PLAIN_TYPES = ["SINGLE_USE_TICKET", "GENESYS_SINGLE_USE_TICKET", "MULTI_USE_TICKET", "GENESYS_MULTI_USE_TICKET"]
 SCHEDULED_TYPES = [
     "SCHEDULE_TICKET",
@@ -37,32 +21,10 @@ SCHEDULED_TYPES = [
     "SINGLE_USE_APPOINTMENTS_SCHEDULE_TICKET",
 ]
 ALL_TYPES = PLAIN_TYPES + SCHEDULED_TYPES
-T0 = datetime(2030, 1, 10, 12, 0, 0, tzinfo=UTC)
 # 09:30 at +05:30 is 04:00 UTC.
 SCHEDULED = "2030-01-31T09:30:00+05:30"
 SCHEDULED_UTC = datetime(2030, 1, 31, 4, 0, tzinfo=UTC)
 TICKET = "/security/ticket"
-
-
-class FakeClock:
-    """A settable stand-in for tickets.clock.utcnow."""
-
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta) -> None:
-        self.now += timedelta(**delta)
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    """The service's clock, frozen at T0 and moved by the test."""
-    fake = FakeClock(T0)
-    monkeypatch.setattr("tickets.clock.utcnow", fake)
-    return fake
 
 
 def when(value: str) -> datetime:

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import json
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import jwt
 import pytest
@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 import tickets.auth
 from app import create_app
-from tests.conftest import ORG, bearer, exchange, fetch_token, make_client
+from tests.conftest import ORG, T0, bearer, exchange, fetch_token, make_client
 from tickets.context import current_services
 
 TOKEN = "/security/oauth/token"
@@ -26,28 +26,6 @@ TICKET = "/security/ticket"
 ISSUER = "http://localhost:8080/security"
 CLIENT_CLAIMS = {"iss", "sub", "client_id", "org", "scope", "iat", "exp", "jti"}
 TICKET_CLAIMS = {"iss", "sub", "org", "scope", "ticket", "ticket_type", "properties", "iat", "exp", "jti"}
-T0 = datetime(2030, 1, 10, 12, 0, 0, tzinfo=UTC)
-
-
-class FakeClock:
-    """A settable stand-in for tickets.clock.utcnow."""
-
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta) -> None:
-        self.now += timedelta(**delta)
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    """The service's clock, frozen at T0 and moved by the test."""
-    fake = FakeClock(T0)
-    monkeypatch.setattr("tickets.clock.utcnow", fake)
-    return fake
 
 
 def b64url(raw: bytes) -> str:

@@ -8,6 +8,8 @@ from urllib.parse import urljoin
 
 import pytest
 
+from tests.conftest import TICKET_FIELDS
+
 OPENAPI = "/security/openapi.json"
 SWAGGER = "/security/swagger-ui"
 ENDPOINTS = [
@@ -28,22 +30,6 @@ ENDPOINTS = [
     ("/security/health", "get"),
 ]
 MANAGEMENT = [(path, method) for path, method in ENDPOINTS if path.startswith("/security/ticket")]
-TICKET_FIELDS = {
-    "createdAt",
-    "disabled",
-    "expired",
-    "expiresAt",
-    "id",
-    "organizationId",
-    "properties",
-    "revoked",
-    "type",
-    "userId",
-    "version",
-    "notBefore",
-    "useCount",
-    "lastUsedAt",
-}
 TICKET_TYPES = {
     "APPOINTMENTS_SCHEDULE_TICKET",
     "GENESYS_MULTI_USE_TICKET",
