@@ -101,6 +101,13 @@ def test_gone_after_retention():
     assert ticket.gone(NOW + timedelta(seconds=60 + 604_800), POLICY.retention)
 
 
+def test_used_single_use_ticket_is_gone_at_once():
+    """A consumed single-use ticket is gone for readers even before it expires."""
+    ticket = make(TicketType.SINGLE_USE_TICKET)
+    assert not ticket.gone(NOW, POLICY.retention)
+    assert ticket.replace(consumed_at=NOW).gone(NOW, POLICY.retention)
+
+
 def test_ids_use_the_whole_unambiguous_alphabet():
     """Ids draw uniformly from the alphabet without 0/O/1/I/L."""
     assert not set("0O1IL") & set(ID_ALPHABET)

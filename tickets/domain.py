@@ -142,8 +142,8 @@ class Ticket:
         return now >= self.expires_at
 
     def gone(self, now: datetime, retention: int) -> bool:
-        """Past retention: invisible to every reader, and due for removal."""
-        return now >= self.expires_at + timedelta(seconds=retention)
+        """Used up (single use) or past retention: invisible to every reader, and due for removal."""
+        return self.consumed_at is not None or now >= self.expires_at + timedelta(seconds=retention)
 
     def status(self, now: datetime) -> TicketStatus:
         if self.revoked:

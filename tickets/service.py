@@ -41,10 +41,6 @@ class Caller:
     organization_id: str | None
     ticket_id: str | None = None
 
-    @property
-    def is_system(self) -> bool:
-        return self.organization_id is None and self.ticket_id is None
-
 
 class TicketService:
     """The management API and the exchange, as plain methods."""
@@ -191,7 +187,7 @@ class TicketService:
         now = clock.utcnow()
 
         def apply(ticket: Ticket) -> Ticket:
-            if ticket.consumed_at or ticket.gone(now, self.policy.retention):
+            if ticket.gone(now, self.policy.retention):
                 raise ExchangeRefused(Refusal.NOT_FOUND)
             refusal = ticket.refusal(now)
             if refusal:
@@ -253,7 +249,7 @@ class TicketService:
             raise TicketNotFound(ticket.id)
 
     def _visible(self, caller: Caller, ticket: Ticket, now: datetime) -> bool:
-        if ticket.consumed_at or ticket.gone(now, self.policy.retention):
+        if ticket.gone(now, self.policy.retention):
             return False
         if caller.ticket_id is not None and caller.ticket_id != ticket.id:
             return False
