@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, send_from_directory
+from flask import Flask, request, send_from_directory
 from flask_smorest import Api
 from swagger_ui_bundle import swagger_ui_path
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -11,7 +11,7 @@ from tickets import cli
 from tickets.auth import init_oauth
 from tickets.config import check_settings, load_settings, parse_list
 from tickets.context import init_services
-from tickets.logmask import MaskedPathMiddleware
+from tickets.logmask import MaskedPathMiddleware, mask_path
 from tickets.observability import init_observability
 from tickets.public_routes import blp as public_blp
 from tickets.public_routes import root_blp
@@ -63,9 +63,16 @@ class TicketApi(Api):
         return payload, status, {**own, **(headers or {})}
 
 
+class TicketFlask(Flask):
+    """Flask whose log of an unexpected error names the path with ticket ids masked (they are secrets)."""
+
+    def log_exception(self, exc_info) -> None:
+        self.logger.error("Exception on %s [%s]", mask_path(request.path), request.method, exc_info=exc_info)
+
+
 def create_app(config: dict | None = None) -> Flask:
     """Build the app: settings from TICKETS_* (overridden by `config`), storage checked, routes wired."""
-    app = Flask(__name__)
+    app = TicketFlask(__name__)
     app.config.update(API_DEFAULTS)
     app.config.update(load_settings())
     app.config.update(config or {})

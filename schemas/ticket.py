@@ -1,12 +1,18 @@
 """Schemas of the Ticket v1.0 API, named after its documented models."""
 
-from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
 
 from tickets import clock
-from tickets.domain import MAX_TTL, MIN_TTL, TicketStatus, TicketType, format_time
+from tickets.domain import MAX_TTL, MIN_TTL, TicketStatus, TicketType, format_time, is_unicode
 
 TICKET_TYPES = [ticket_type.value for ticket_type in TicketType]
 CALENDARS = ["ics", "google", "outlook"]
+
+
+def unicode_text(value: str) -> None:
+    """Strings that will go into tokens must be encodable (JSON escapes can carry lone surrogates)."""
+    if not is_unicode(value):
+        raise ValidationError("Must be valid Unicode (no lone surrogates).")
 
 
 class UTCDateTime(fields.DateTime):
@@ -55,7 +61,7 @@ class CreateTicketWebCommandSchema(Schema):
         metadata={"description": "Id length: 0 or absent for 9, otherwise 6 to 64."},
     )
     organizationId = fields.String(
-        allow_none=True,
+        allow_none=True, validate=unicode_text,
         metadata={"description": "Required for a system client; an organization's client may only name its own."},
     )
     properties = fields.Dict(
@@ -79,7 +85,9 @@ class UpdateTicketWebCommandSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    organizationId = fields.String(allow_none=True, metadata={"description": "Only a system client may move a ticket."})
+    organizationId = fields.String(
+        allow_none=True, validate=unicode_text, metadata={"description": "Only a system client may move a ticket."}
+    )
     properties = fields.Dict(keys=fields.String(), required=True)
 
 

@@ -52,7 +52,7 @@ class AccessToken(dict, TokenMixin):
         """A token of a deleted client, or of a ticket revoked, disabled or deleted since, no longer stands."""
         services = current_services()
         if "ticket" in self:
-            return not services.tickets.ticket_token_active(self["ticket"])
+            return not services.tickets.ticket_token_active(self["ticket"], self["iat"])
         return services.clients.find(self.get("client_id")) is None
 
     @property
@@ -150,14 +150,17 @@ class TicketGrant(grants.BaseGrant, grants.TokenEndpointMixin):
             THROTTLED.inc()
             raise TooManyFailures(wait)
         try:
-            ticket = services.tickets.exchange_ticket(self.request.payload.data["ticket"])
+            ticket, token = services.tickets.exchange_ticket(self.request.payload.data["ticket"], self._issue)
         except ExchangeRefused as refused:
             services.throttle.record_failure(address, time.time())
             EXCHANGES.labels(refused.ticket_type or "unknown", refused.reason.value).inc()
             raise InvalidGrantError(refused.reason.value) from None
         EXCHANGES.labels(ticket.type.value, "success").inc()
-        token = self.generate_token(user=ticket, scope=TICKET_SCOPE, include_refresh_token=False)
         return 200, token, self.TOKEN_RESPONSE_HEADER
+
+    def _issue(self, ticket):
+        """The ticket and its token, made inside the locked change that uses it."""
+        return ticket, self.generate_token(user=ticket, scope=TICKET_SCOPE, include_refresh_token=False)
 
 
 def generate_token(grant_type, client, user=None, scope=None, expires_in=None, include_refresh_token=True):

@@ -68,6 +68,8 @@ def check_settings(config: Mapping) -> None:
         key = f"TICKETS_{name}"
         if kind is int and config[key] < 0:
             raise ConfigError(f"{key} must not be negative")
+    if not 60 <= config["TICKETS_TICKET_TTL"] <= 2_592_000:
+        raise ConfigError("TICKETS_TICKET_TTL must be between 60 and 2592000 seconds, like a ticket's ttl")
     if config["TICKETS_JWT_ALG"] not in JWT_ALGORITHMS:
         raise ConfigError(f"TICKETS_JWT_ALG must be one of {', '.join(JWT_ALGORITHMS)}")
     url = config["TICKETS_DATABASE_URL"]

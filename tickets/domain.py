@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ MIN_TTL, MAX_TTL = 60, 2_592_000
 MIN_DURATION, MAX_DURATION = 1, 1440
 DEFAULT_DURATION = 30
 MAX_PROPERTIES_DEPTH = 32
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})$")
 MIN_SCHEDULE_YEAR, MAX_SCHEDULE_YEAR = 1970, 9000  # far from datetime's limits, whatever the windows add
 
 
@@ -134,6 +136,8 @@ class Ticket:
     # A used-up single-use ticket is deleted for every reader at once, but its record is
     # kept until the token it yielded expires, so introspection can tell "used" from "deleted".
     consumed_at: datetime | None = None
+    # When it was last disabled: tokens issued before stay void even after it is enabled again.
+    last_disabled: datetime | None = None
 
     def replace(self, **changes) -> Ticket:
         return dataclasses.replace(self, **changes)
@@ -200,7 +204,7 @@ def check_length(length: int | None) -> dict:
 
 def parse_rfc3339(value: str) -> datetime | None:
     """An aware datetime for an RFC 3339 date-time with offset, else None."""
-    if not isinstance(value, str) or len(value) < 20 or value[10] not in "Tt ":
+    if not isinstance(value, str) or not RFC3339.match(value):
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("z", "Z"))
@@ -237,17 +241,30 @@ def check_properties(properties: dict, ticket_type: TicketType) -> dict:
 
 
 def check_json_value(value, depth: int = 0) -> str | None:
-    """Why `value` cannot be stored and echoed as JSON (too deep, not finite), else None."""
+    """Why `value` cannot be stored and echoed as JSON (too deep, not finite, not UTF-8), else None."""
     if depth > MAX_PROPERTIES_DEPTH:
         return f"Nested deeper than {MAX_PROPERTIES_DEPTH} levels."
     if isinstance(value, float) and not math.isfinite(value):
         return "Numbers must be finite."
+    if isinstance(value, str) and not is_unicode(value):
+        return "Strings must be valid Unicode (no lone surrogates)."
+    if isinstance(value, dict) and not all(is_unicode(key) for key in value):
+        return "Keys must be valid Unicode (no lone surrogates)."
     children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
     for child in children:
         problem = check_json_value(child, depth + 1)
         if problem:
             return problem
     return None
+
+
+def is_unicode(text: str) -> bool:
+    """False for strings UTF-8 cannot carry (lone surrogates, which JSON escapes can smuggle in)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def validity_window(

@@ -139,26 +139,26 @@ class Tickets(MethodView):
 
 @blp.route("/<ticketId>")
 class TicketById(MethodView):
+    @require_oauth([MANAGE_SCOPE, TICKET_SCOPE])
     @blp.doc(security=[*BEARER, {"bearerAuth": [TICKET_SCOPE]}])
     @blp.response(200, TicketSchema, headers=ETAG_HEADER)
-    @require_oauth([MANAGE_SCOPE, TICKET_SCOPE])
     def get(self, ticketId):
         """Get a ticket."""
         return with_etag(call(current_services().tickets.get_ticket, current_caller(), ticketId))
 
+    @require_oauth(MANAGE_SCOPE)  # outermost: a caller without a token learns nothing from validation
     @blp.doc(security=BEARER, parameters=[IF_MATCH])
     @blp.arguments(UpdateTicketWebCommandSchema)
     @blp.response(200, TicketSchema, headers=ETAG_HEADER)
     @blp.alt_response(412, response="DEFAULT_ERROR", description="If-Match does not match.")
-    @require_oauth(MANAGE_SCOPE)
     def put(self, command, ticketId):
         """Update a ticket"""
         ticket = call(current_services().tickets.update_ticket, current_caller(), ticketId, command, version_check())
         return with_etag(ticket)
 
+    @require_oauth(MANAGE_SCOPE)
     @blp.doc(security=BEARER, parameters=[IF_MATCH])
     @blp.response(204)
-    @require_oauth(MANAGE_SCOPE)
     def delete(self, ticketId):
         """Delete a ticket."""
         call(current_services().tickets.delete_ticket, current_caller(), ticketId, version_check())
@@ -168,9 +168,9 @@ def _state_change(name: str, summary: str, operation: str):
     """POST /<id>/<name>: an idempotent state change answering 204."""
 
     @blp.route(f"/<ticketId>/{name}", methods=["POST"], endpoint=f"ticket_{name}")
+    @require_oauth(MANAGE_SCOPE)
     @blp.doc(security=BEARER, summary=summary)
     @blp.response(204)
-    @require_oauth(MANAGE_SCOPE)
     def view(ticketId):
         call(getattr(current_services().tickets, operation), current_caller(), ticketId)
 
@@ -184,11 +184,11 @@ revoke = _state_change("revoke", "Revoke a ticket", "revoke_ticket")
 
 
 @blp.route("/<ticketId>/event")
+@require_oauth([MANAGE_SCOPE, TICKET_SCOPE])
 @blp.doc(security=[*BEARER, {"bearerAuth": [TICKET_SCOPE]}])
 @blp.arguments(EventQueryArgsSchema, location="query")
 @blp.response(200, content_type="text/calendar", description="The iCalendar file.")
 @blp.alt_response(302, description="Redirect to the provider's add-event page.")
-@require_oauth([MANAGE_SCOPE, TICKET_SCOPE])
 def ticket_event(args, ticketId):
     """Add to calendar"""
     ticket = call(current_services().tickets.get_ticket, current_caller(), ticketId)

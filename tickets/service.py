@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,9 +29,10 @@ from tickets.domain import (
     normalize_ticket_id,
     validity_window,
 )
-from tickets.storage import TicketIdTaken
+from tickets.storage import StorageError, TicketIdTaken
 
 VersionCheck = Callable[[int], bool]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,8 @@ class TicketService:
         def apply(ticket: Ticket) -> Ticket:
             if ticket.disabled or ticket.revoked:
                 return ticket
-            return ticket.replace(disabled=clock.utcnow(), version=ticket.version + 1)
+            now = clock.utcnow()
+            return ticket.replace(disabled=now, last_disabled=now, version=ticket.version + 1)
 
         return self._change_visible(caller, ticket_id, apply)
 
@@ -175,11 +178,12 @@ class TicketService:
         """Delete a ticket the caller may see."""
         self._change_visible(caller, ticket_id, lambda ticket: None, version_check)
 
-    def exchange_ticket(self, ticket_id: str) -> Ticket:
-        """Use a ticket once: returns it as it was used; raises ExchangeRefused.
+    def exchange_ticket(self, ticket_id: str, issue: Callable[[Ticket], object]):
+        """Use a ticket once and return `issue(used ticket)` (the token); raises ExchangeRefused.
 
-        The check and the use are one locked change, so of concurrent exchanges of a
-        single-use ticket exactly one succeeds, whichever worker process serves it.
+        The check, the token and the use are one locked change: of concurrent exchanges of a
+        single-use ticket exactly one succeeds, whichever worker serves it, and a token that
+        cannot be made leaves the ticket unused.
         """
         canonical = normalize_ticket_id(ticket_id or "")
         if canonical is None:
@@ -193,22 +197,27 @@ class TicketService:
             if refusal:
                 raise ExchangeRefused(refusal, ticket.type)
             used = ticket.replace(use_count=ticket.use_count + 1, last_used_at=now)
+            issued.append(issue(used))
             return used.replace(consumed_at=now) if ticket.type.single_use else used
 
+        issued = []
         try:
-            used = self.repository.change(canonical, apply)
+            self.repository.change(canonical, apply)
         except TicketNotFound:
             raise ExchangeRefused(Refusal.NOT_FOUND) from None
         self.purge_if_due()
-        return used
+        return issued[0]
 
-    def ticket_token_active(self, ticket_id: str) -> bool:
-        """Whether tokens issued from this ticket still stand (not revoked, disabled or deleted)."""
+    def ticket_token_active(self, ticket_id: str, issued_at: float) -> bool:
+        """Whether a token issued from this ticket at `issued_at` (epoch seconds) still stands:
+        the ticket is not revoked, disabled or deleted, and was not disabled since the token was made."""
         try:
             ticket = self.repository.get(ticket_id)
         except TicketNotFound:
             return False
-        return not (ticket.revoked or ticket.disabled)
+        if ticket.revoked or ticket.disabled:
+            return False
+        return ticket.last_disabled is None or issued_at > ticket.last_disabled.timestamp()
 
     def purge(self, now: datetime | None = None) -> int:
         """Remove tickets past retention and used-up single-use records; returns how many."""
@@ -220,9 +229,15 @@ class TicketService:
         )
 
     def purge_if_due(self) -> None:
-        """Purge at most once per interval per process, piggybacking on writes, so the store stays bounded."""
+        """Purge at most once per interval per process, piggybacking on writes, so the store stays bounded.
+
+        A purge that fails is only logged: the write it follows has succeeded, and the next one retries.
+        """
         if time.monotonic() - self._last_purge >= self.purge_interval:
-            self.purge()
+            try:
+                self.purge()
+            except StorageError as error:
+                log.warning("purge failed, will retry: %s", error)
 
     def _change_visible(
         self,

@@ -37,6 +37,7 @@ def ticket_to_record(ticket: Ticket) -> dict:
         "useCount": ticket.use_count,
         "lastUsedAt": format_iso(ticket.last_used_at),
         "consumedAt": format_iso(ticket.consumed_at),
+        "lastDisabled": format_iso(ticket.last_disabled),
     }
 
 
@@ -58,6 +59,7 @@ def record_to_ticket(ticket_id: str, record: dict) -> Ticket:
         use_count=record.get("useCount", 0),
         last_used_at=parse_time(record.get("lastUsedAt")),
         consumed_at=parse_time(record.get("consumedAt")),
+        last_disabled=parse_time(record.get("lastDisabled")),
     )
 
 

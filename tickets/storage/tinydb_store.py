@@ -8,6 +8,7 @@ file lock, because gunicorn runs several worker processes on the same files.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterable
@@ -28,6 +29,7 @@ from tickets.storage.common import (
     ticket_to_record,
 )
 
+log = logging.getLogger(__name__)
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 MIN_COMPACTION = 1000  # journal entries; or half the number of tickets, if more
@@ -337,7 +339,10 @@ class TicketRepository:
         self._apply(changes)
         self._seq = seq
         if self._journal_length() >= max(MIN_COMPACTION, len(self._records) // 2):
-            self.compact()
+            try:
+                self.compact()
+            except StorageError as error:  # the entry is durable; folding it waits for the next write
+                log.warning("journal compaction failed, will retry: %s", error)
 
     def _journal_length(self) -> int:
         return self._seq - _folded_seq(self._snapshot)
