@@ -1,4 +1,4 @@
-"""The p50-latency plot of bench/results.md: one line per operation against store size.
+"""The p50-latency plot of bench/results.md: one line per operation and store against store size.
 
 python bench/plot.py [bench/out/results.json [bench/p50_latency.png]]
 """
@@ -19,13 +19,28 @@ from report import OPERATIONS, naive_at, run_of, sizes_of  # noqa: E402
 
 def plot(results: dict, target: Path) -> None:
     sizes = sizes_of(results)
-    figure, axes = plt.subplots(figsize=(9, 5.5), dpi=110)
-    markers = iter("osD^v<>ph")
-    for operation, label in OPERATIONS:
+    pg_sizes = sizes_of(results, "postgres")
+    figure, axes = plt.subplots(figsize=(10, 6), dpi=110)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for (operation, label), marker, color in zip(OPERATIONS, "osD^v<", colors, strict=False):
         points = [(size, run["p50_ms"]) for size in sizes if (run := run_of(results, size, operation))]
         if points:
             xs, ys = zip(*points, strict=True)
-            axes.plot(xs, ys, marker=next(markers), linewidth=2, label=label)
+            axes.plot(xs, ys, marker=marker, color=color, linewidth=2, label=f"{label} (TinyDB)")
+        # PostgreSQL: the same colour and marker, dashed, hollow markers.
+        points = [(size, run["p50_ms"]) for size in pg_sizes if (run := run_of(results, size, operation, "postgres"))]
+        if points:
+            xs, ys = zip(*points, strict=True)
+            axes.plot(
+                xs,
+                ys,
+                marker=marker,
+                color=color,
+                linestyle="--",
+                linewidth=1.5,
+                markerfacecolor="white",
+                label=f"{label} (PostgreSQL)",
+            )
     naive = [(size, row["insert"]["p50_ms"]) for size in sizes if (row := naive_at(results, size))]
     if naive:
         xs, ys = zip(*naive, strict=True)
@@ -43,7 +58,7 @@ def plot(results: dict, target: Path) -> None:
         )
     axes.set_xscale("log")
     axes.set_yscale("log")
-    axes.set_xticks(sizes)
+    axes.set_xticks(sorted(set(sizes) | set(pg_sizes)))
     axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
     axes.xaxis.set_minor_locator(NullLocator())
     axes.xaxis.set_minor_formatter(NullFormatter())
@@ -53,7 +68,11 @@ def plot(results: dict, target: Path) -> None:
     axes.set_xlabel("live tickets in the store")
     axes.set_ylabel("p50 latency, ms (log scale)")
     settings = results["settings"]
-    axes.set_title(f"Ticket service: p50 latency against store size (wrk {settings['wrk']}, 127.0.0.1)")
+    axes.set_title(
+        f"Ticket service: p50 latency against store size (wrk {settings['wrk']}, 127.0.0.1)\n"
+        "solid: TinyDB files (default store); dashed, hollow: PostgreSQL",
+        fontsize=10,
+    )
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     figure.tight_layout()

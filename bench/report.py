@@ -36,17 +36,22 @@ def errors(run: dict) -> str:
     return f"**{run['non2xx']}** ({codes})"
 
 
-def sizes_of(results: dict) -> list[int]:
-    return sorted(int(size) for size in results["service"]["sizes"])
+PG_GROWTH_LIMIT = 1.5  # PostgreSQL: p50 at the largest size ≤ this × p50 at the smallest, every operation
 
 
-def run_of(results: dict, size: int, operation: str) -> dict | None:
-    phase = results["service"]["sizes"].get(str(size)) or results["service"]["sizes"].get(size)
+def sizes_of(results: dict, store: str = "service") -> list[int]:
+    """The sizes measured for `store`: "service" (TinyDB files) or "postgres"."""
+    return sorted(int(size) for size in results.get(store, {}).get("sizes", {}))
+
+
+def run_of(results: dict, size: int, operation: str, store: str = "service") -> dict | None:
+    sizes = results.get(store, {}).get("sizes", {})
+    phase = sizes.get(str(size)) or sizes.get(size)
     return phase["runs"].get(operation) if phase else None
 
 
-def phase_of(results: dict, size: int) -> dict:
-    return results["service"]["sizes"].get(str(size)) or results["service"]["sizes"][size]
+def phase_of(results: dict, size: int, store: str = "service") -> dict:
+    return results[store]["sizes"].get(str(size)) or results[store]["sizes"][size]
 
 
 def naive_at(results: dict, size: int) -> dict | None:
@@ -108,7 +113,83 @@ def targets(results: dict) -> list[tuple[str, str, bool]]:
     rss = phase_of(results, large).get("rss_mb") or []
     if rss:
         rows.append((f"≤ 100 MB RSS per worker at {large:,}", f"max {max(rss):.1f} MB", max(rss) <= 100))
+    return rows + pg_targets(results)
+
+
+def pg_targets(results: dict) -> list[tuple[str, str, bool]]:
+    """PostgreSQL: p50 at the largest size ≤ 1.5× p50 at the smallest, for every operation."""
+    sizes = sizes_of(results, "postgres")
+    if len(sizes) < 2:
+        return []
+    small, large = sizes[0], sizes[-1]
+    rows = []
+    for operation, label in OPERATIONS:
+        first, last = run_of(results, small, operation, "postgres"), run_of(results, large, operation, "postgres")
+        if first and last:
+            growth = last["p50_ms"] / first["p50_ms"]
+            rows.append(
+                (
+                    f"PostgreSQL {label}: p50 at {large:,} ≤ {PG_GROWTH_LIMIT:g}× p50 at {small:,}",
+                    f"{growth:.2f}× ({ms(first['p50_ms'])} → {ms(last['p50_ms'])} ms)",
+                    growth <= PG_GROWTH_LIMIT,
+                )
+            )
     return rows
+
+
+def size_table(results: dict, store: str, ceiling: dict) -> list[str]:
+    """The per-size table of one store: every operation at every size."""
+    lines = [
+        "| live tickets | operation | live tickets (start → end) | req/s | p50 ms | p99 ms | × ceiling | non-2xx |",
+        "| ---: | --- | --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for size in sizes_of(results, store):
+        for operation, label in OPERATIONS:
+            run = run_of(results, size, operation, store)
+            if not run:
+                continue
+            lines.append(
+                f"| {size:,} | {label} | {count(run.get('live_before'))} → {count(run.get('live_after'))} | "
+                f"{run['rps']:.0f} | {ms(run['p50_ms'])} | {ms(run['p99_ms'])} | "
+                f"{run['ok_rps'] / ceiling['rps']:.2f} | {errors(run)} |"
+            )
+    return lines
+
+
+def postgres_section(results: dict, ceiling: dict) -> list[str]:
+    lines = ["", "## PostgreSQL", ""]
+    if results.get("postgres_error"):
+        lines += [f"**The PostgreSQL part failed:** `{results['postgres_error']}`", ""]
+    pg = results.get("postgres")
+    if not pg:
+        if not results.get("postgres_error"):
+            lines += ["Not measured in this run (`--skip-postgres`).", ""]
+        return lines
+    sizes = sizes_of(results, "postgres")
+    lines += [
+        f"The same service and operations with `TICKETS_DATABASE_URL` set: a throw-away {pg.get('postgres', '')} "
+        f"on 127.0.0.1 (tests/postgres.py: `initdb`, `fsync` off, default settings otherwise), a fresh database, "
+        f"gunicorn.conf.py with {pg['workers']} sync workers (each with the store's pool of up to 4 connections). "
+        "The multi-use tickets that make up each size are seeded in-process through the app's own code "
+        "(bench/pg_seed.py: `TicketService.issue_ticket` builds them, `ticket_to_record` and COPY write them, "
+        "then `ANALYZE tickets`); the client comes from `flask clients create`, and single-use tickets, POSTs and "
+        "deletions go through the API and `flask tickets purge` as above.",
+        "",
+    ]
+    lines += size_table(results, "postgres", ceiling)
+    lines += [
+        "",
+        "| live tickets | seeded | how | tickets/s | VmRSS per worker, MB |",
+        "| ---: | ---: | --- | ---: | --- |",
+    ]
+    for size in sizes:
+        phase = phase_of(results, size, "postgres")
+        seed, rss = phase.get("seed", {}), phase.get("rss_mb") or []
+        lines.append(
+            f"| {size:,} | {seed.get('count', 0):,} | {seed.get('how', '')} | {seed.get('per_s', 0):.0f} | "
+            f"{', '.join(f'{mb:.1f}' for mb in rss)} |"
+        )
+    return lines
 
 
 def render(results: dict) -> str:
@@ -163,25 +244,15 @@ def render(results: dict) -> str:
         )
     lines += [
         "",
-        "## The service by store size",
+        "## The service by store size (TinyDB files, the default store)",
         "",
         '"live tickets" is how many the store held when the run started → when it ended (POST adds '
         "tickets; the single-use run starts with its fresh single-use tickets added, and its used ones "
         "are purged afterwards).",
         "",
-        "| live tickets | operation | live tickets (start → end) | req/s | p50 ms | p99 ms | × ceiling | non-2xx |",
-        "| ---: | --- | --- | ---: | ---: | ---: | ---: | --- |",
     ]
-    for size in sizes:
-        for operation, label in OPERATIONS:
-            run = run_of(results, size, operation)
-            if not run:
-                continue
-            lines.append(
-                f"| {size:,} | {label} | {count(run.get('live_before'))} → {count(run.get('live_after'))} | "
-                f"{run['rps']:.0f} | {ms(run['p50_ms'])} | {ms(run['p99_ms'])} | "
-                f"{run['ok_rps'] / ceiling['rps']:.2f} | {errors(run)} |"
-            )
+    lines += size_table(results, "service", ceiling)
+    lines += postgres_section(results, ceiling)
     lines += [
         "",
         "## Naive TinyDB (default JSONStorage, no cache, no lock), in-process, one call at a time",
@@ -211,7 +282,7 @@ def render(results: dict) -> str:
         lines.append(f"| {size:,} | {', '.join(f'{mb:.1f}' for mb in rss)} |")
     lines += [
         "",
-        "## Seeding through the API",
+        "## Seeding through the API (TinyDB files)",
         "",
         "| to | new multi-use tickets | tickets/s (parallel POSTs) |",
         "| ---: | ---: | ---: |",
@@ -227,7 +298,7 @@ def render(results: dict) -> str:
         "stops past `--max-minutes`.",
         "- The service runs as `gunicorn -c gunicorn.conf.py wsgi:app` on a fresh data folder "
         "(bench/out/data) with `TICKETS_EXCHANGE_FAILURES_PER_MINUTE=0`; the ceiling runs under the "
-        "same gunicorn.conf.py. Every ticket is made through the API (parallel POSTs): nothing but the "
+        "same gunicorn.conf.py. Every TinyDB ticket is made through the API (parallel POSTs): nothing but the "
         "service writes its files.",
         "- Lua scripts (bench/lua) rotate over the live ticket ids for GET, PUT and the multi-use exchange, "
         "walk fresh single-use tickets (one id per request, disjoint per wrk thread) for the single-use "
@@ -242,6 +313,10 @@ def render(results: dict) -> str:
         "with `flask tickets purge` (its consumed-record lifetime set to 0 for that call).",
         "- gunicorn's sync workers close the connection after every response; Node.js keeps it open, "
         "so the peer saves a TCP handshake per request.",
+        "- PostgreSQL runs after the TinyDB sizes (before the last ceiling run) with the same wrk scripts, "
+        "durations and steps per size; its multi-use tickets are seeded in-process (bench/pg_seed.py), since "
+        "100,000 POSTs would take minutes. The server is stopped and its folder removed at the end, also when "
+        "the run fails or is interrupted.",
         "",
     ]
     return "\n".join(lines)

@@ -6,8 +6,13 @@ One run measures, with wrk and the Lua scripts in bench/lua:
   - the service with 100, 1,000 and 10,000 live tickets: GET, POST and PUT /security/ticket,
     the exchange of multi-use and of single-use tickets, and the client-credentials token;
   - resident memory of each gunicorn worker at each size;
-  - naive TinyDB doing the same inserts and lookups in-process (bench/naive_tinydb.py).
-Tickets are created through the API only (several threads); only the service writes its files.
+  - naive TinyDB doing the same inserts and lookups in-process (bench/naive_tinydb.py);
+  - the same operations with the PostgreSQL store (TICKETS_DATABASE_URL) at 1,000, 10,000 and
+    100,000 live tickets, on a throw-away PostgreSQL 15 (tests/postgres.py) stopped at the end.
+For the TinyDB store, tickets are created through the API only (several threads); only the service
+writes its files. For PostgreSQL, the multi-use tickets that make up each size are seeded in-process
+through the app's own code (bench/pg_seed.py: TicketService.issue_ticket, ticket_to_record, COPY);
+everything else (the client, single-use tickets, POSTs) goes through the CLI and the API as for TinyDB.
 Everything listens on 127.0.0.1, every wrk run is bounded by -d and a timeout, and the whole run
 by --max-minutes. Raw output goes to bench/out/ (not committed).
 """
@@ -309,18 +314,83 @@ def measure(
 ) -> dict:
     """One wrk run at the phase's store size, kept in phase["runs"][label]."""
     deadline.check(label)
-    result = wrk.run(f"{label}_{phase['size']}", script, url, duration, **env)
+    result = wrk.run(f"{phase.get('prefix', '')}{label}_{phase['size']}", script, url, duration, **env)
     result["live_before"] = live_before
     phase["runs"][label] = result
     return result
 
 
 def run_service(args, wrk: Wrk, base_env: dict, deadline: Deadline) -> dict:
+    """The default store (TinyDB files), every ticket made through the API."""
     data_dir = OUT / "data"
     shutil.rmtree(data_dir, ignore_errors=True)
     env = {**base_env, "TICKETS_DATA_DIR": str(data_dir), "TICKETS_EXCHANGE_FAILURES_PER_MINUTE": "0"}
     client = json.loads(flask_cli(env, "clients", "create", "--name", "bench", "--org", "bench-org"))
-    server = gunicorn_server("service", "wsgi:app", env, "/security/health")
+
+    def seed_api(api: Api, live: list[str], missing: int) -> dict:
+        new, rate = api.create_many("MULTI_USE_TICKET", missing, args.seed_threads, len(live))
+        return {"ids": new, "per_s": rate, "how": "through the API"}
+
+    return run_sizes(args, wrk, deadline, env, client, "service", "", args.sizes, seed_api)
+
+
+def run_postgres(args, wrk: Wrk, base_env: dict, deadline: Deadline) -> dict:
+    """The PostgreSQL store on a throw-away server; stopped (and its folder removed) whatever happens."""
+    sys.path.insert(0, str(ROOT))  # tests/postgres.py
+    sys.path.insert(0, str(APP_DIR))  # the app's own code, for bench/pg_seed.py
+    import pg_seed
+
+    from tests.postgres import TempPostgres, create_database, find_bindir
+
+    bindir = find_bindir()
+    if bindir is None:
+        raise RuntimeError("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb)")
+    postgres = TempPostgres(bindir)
+    try:
+        log(f"starting a throw-away PostgreSQL ({bindir}) on {HOST}:{postgres.port}")
+        url = create_database(postgres.start())
+        version = subprocess.run(
+            [os.path.join(bindir, "postgres"), "--version"], capture_output=True, text=True, timeout=30
+        ).stdout.strip()
+        data_dir = OUT / "pg-data"
+        shutil.rmtree(data_dir, ignore_errors=True)
+        env = {
+            **base_env,
+            "TICKETS_DATA_DIR": str(data_dir),
+            "TICKETS_DATABASE_URL": url,
+            "TICKETS_EXCHANGE_FAILURES_PER_MINUTE": "0",
+        }
+        client = json.loads(flask_cli(env, "clients", "create", "--name", "bench", "--org", "bench-org"))
+
+        def seed_in_process(api: Api, live: list[str], missing: int) -> dict:
+            seeded = pg_seed.seed(url, client["client_id"], "bench-org", missing, len(live), set(live))
+            log(
+                f"  in-process: built in {seeded['build_s']:.1f} s, COPY in {seeded['copy_s']:.1f} s; "
+                f"the store holds {seeded['store_count']:,}"
+            )
+            return {**seeded, "how": "in-process (TicketService.issue_ticket + COPY)"}
+
+        result = run_sizes(args, wrk, deadline, env, client, "service-pg", "pg_", args.pg_sizes, seed_in_process)
+        result["postgres"] = version
+        return result
+    finally:
+        log("stopping PostgreSQL")
+        postgres.stop()
+
+
+def run_sizes(
+    args,
+    wrk: Wrk,
+    deadline: Deadline,
+    env: dict,
+    client: dict,
+    name: str,
+    prefix: str,
+    store_sizes: list[int],
+    seed_multi,
+) -> dict:
+    """One service (gunicorn, `env`) measured at each size; `seed_multi(api, live, missing)` fills it up."""
+    server = gunicorn_server(name, "wsgi:app", env, "/security/health")
     base = server.health_url.rsplit("/", 1)[0]
     # Used single-use tickets stay in the store as records while their tokens live; the CLI
     # drops them between runs (its own consumed-record lifetime set to 0), so each size starts clean.
@@ -332,21 +402,22 @@ def run_service(args, wrk: Wrk, base_env: dict, deadline: Deadline) -> dict:
         server.start()
         api = Api(base, client)
         workers = len(server.worker_pids())
-        for size in args.sizes:
-            deadline.check(f"size {size}")
-            phase: dict = {"size": size, "runs": {}}
+        for size in store_sizes:
+            deadline.check(f"{name} size {size}")
+            phase: dict = {"size": size, "runs": {}, "prefix": prefix}
             sizes[size] = phase
             missing = size - len(live)
-            log(f"size {size}: {len(live)} live tickets; seeding {max(missing, 0)} more through the API")
-            new, rate = api.create_many("MULTI_USE_TICKET", missing, args.seed_threads, len(live))
+            log(f"{name} size {size}: {len(live)} live tickets; seeding {max(missing, 0)} more")
+            seeded = seed_multi(api, live, missing) if missing > 0 else {"ids": [], "per_s": 0.0, "how": "-"}
+            new, rate = seeded["ids"], seeded["per_s"]
             live.extend(new)
             if missing < 0:  # the last POST run made more than this size holds: delete the newest
                 surplus, live = live[size:], live[:size]
                 api.delete_many(surplus, args.seed_threads)
                 log(f"  deleted {len(surplus)} tickets to come down to {size}")
-            phase["seed"] = {"count": max(missing, 0), "per_s": rate}
-            log(f"  seeded {len(new)} at {rate:.0f}/s")
-            ids_file = write_ids(OUT / f"ids_{size}.txt", random.Random(size).sample(live, len(live)))
+            phase["seed"] = {"count": max(missing, 0), "per_s": rate, "how": seeded["how"]}
+            log(f"  seeded {len(new)} at {rate:.0f}/s ({seeded['how']})")
+            ids_file = write_ids(OUT / f"{prefix}ids_{size}.txt", random.Random(size).sample(live, len(live)))
             common = {"BENCH_TOKEN": api.token, "BENCH_IDS": ids_file}
             at = (phase, wrk, deadline)
 
@@ -394,7 +465,7 @@ def run_service(args, wrk: Wrk, base_env: dict, deadline: Deadline) -> dict:
                     f"{base}/oauth/token",
                     args.write_duration,
                     len(live) + len(single),
-                    BENCH_IDS=write_ids(OUT / f"single_{size}.txt", single),
+                    BENCH_IDS=write_ids(OUT / f"{prefix}single_{size}.txt", single),
                     BENCH_MODE="walk",
                 )
                 one_shot["single_prepared"] = wanted
@@ -407,7 +478,7 @@ def run_service(args, wrk: Wrk, base_env: dict, deadline: Deadline) -> dict:
                 log(f"  {one_shot['exhausted']} requests found no fresh ticket left: again with more")
                 wanted = int(one_shot["requests"] * 1.5)
 
-            created_file = OUT / f"created_{size}.txt"
+            created_file = OUT / f"{prefix}created_{size}.txt"
             created_file.unlink(missing_ok=True)
             post = measure(
                 *at,
@@ -517,6 +588,10 @@ def machine() -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description="Benchmark the ticket service on 127.0.0.1.")
     parser.add_argument("--sizes", default="100,1000,10000", help="live tickets in the store, ascending")
+    parser.add_argument(
+        "--pg-sizes", default="1000,10000,100000", help="live tickets in the PostgreSQL store; the first is the base"
+    )
+    parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--duration", type=int, default=5, help="seconds of each read/token/PUT/multi-exchange run")
     parser.add_argument(
         "--write-duration",
@@ -537,6 +612,10 @@ def main() -> None:
     global APP_DIR
     APP_DIR = Path(args.app_dir).resolve()
     args.sizes = sorted(int(size) for size in args.sizes.split(","))
+    args.pg_sizes = sorted(int(size) for size in args.pg_sizes.split(","))
+    # `timeout` (make bench) and kill send SIGTERM: unwind, so that every finally stops what it started.
+    signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
+    sys.path.insert(0, str(BENCH))
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get update && apt-get install -y wrk (make bench does this)")
     deadline = Deadline(args.max_minutes)
@@ -564,6 +643,15 @@ def main() -> None:
     log("naive TinyDB, in-process")
     results["naive"] = run_naive(args)
     results["service"] = run_service(args, wrk, base_env, deadline)
+    failed = None
+    if not args.skip_postgres:
+        log("the same with the PostgreSQL store")
+        try:
+            results["postgres"] = run_postgres(args, wrk, base_env, deadline)
+        except Exception as error:  # keep the TinyDB numbers: the report says what failed
+            failed = f"{type(error).__name__}: {error}"
+            results["postgres_error"] = failed
+            log(f"the PostgreSQL part failed: {failed}")
     log("ceiling again, to see how much other work on the machine moved it")
     last_ceiling = run_ceiling(args, wrk, base_env, "ceiling_end")
     # Ratios use the better of the two: the conservative choice for the targets.
@@ -572,13 +660,14 @@ def main() -> None:
     results["elapsed_s"] = time.monotonic() - started
     results["machine"]["loadavg_end"] = os.getloadavg()
     (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    sys.path.insert(0, str(BENCH))
     import plot  # noqa: E402  (bench/plot.py, matplotlib)
     import report  # noqa: E402
 
     (BENCH / "results.md").write_text(report.render(results))
     plot.plot(results, BENCH / "p50_latency.png")
     log(f"wrote bench/results.md and bench/p50_latency.png in {results['elapsed_s'] / 60:.1f} min")
+    if failed:
+        raise SystemExit(f"the PostgreSQL part failed: {failed}")
 
 
 if __name__ == "__main__":
