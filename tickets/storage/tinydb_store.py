@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
@@ -204,10 +205,11 @@ class TicketRepository:
     """Tickets as a TinyDB snapshot (`tickets.json`) plus a journal of small files, one per write.
 
     Rewriting the whole snapshot on every write would cost time in proportion to the number
-    of tickets. Instead each write is one small file in `tickets.journal/`, created the same
-    atomic way (temp file, fsync, rename, fsync of the folder) under a sequence number; readers
-    apply the entries they have not seen yet. Once the journal is long enough, compared with the
-    snapshot, it is folded into a new snapshot (written atomically) and its entries are removed.
+    of tickets. Instead each write is one small file beside it (`tickets.<seq>.journal`), created
+    the same atomic way (temp file, fsync, rename, fsync of the folder) under a sequence number;
+    readers apply the entries they have not seen yet. Once the journal is long enough, compared
+    with the snapshot, it is folded into a new snapshot (written atomically) and its entries are
+    removed. The file lock orders processes; a mutex orders threads (gthread workers) within one.
     """
 
     def __init__(self, store: JsonStore):
@@ -218,15 +220,17 @@ class TicketRepository:
         self._snapshot = None  # the parsed snapshot object our records started from
         self._records: dict[str, dict] = {}
         self._seq = 0  # last journal entry applied
+        self._mutex = threading.RLock()
 
     def get(self, ticket_id: str) -> Ticket:
-        record = self._current().get(ticket_id)
+        with self._mutex:
+            record = self._current().get(ticket_id)
         if record is None:
             raise TicketNotFound(ticket_id)
         return record_to_ticket(ticket_id, record)
 
     def add(self, ticket: Ticket) -> None:
-        with self.store.lock:
+        with self.store.lock, self._mutex:
             if ticket.id in self._current():
                 raise TicketIdTaken(ticket.id)
             self._commit({ticket.id: ticket_to_record(ticket)})
@@ -234,7 +238,7 @@ class TicketRepository:
     def change(self, ticket_id: str, decide: Callable[[Ticket], Ticket | None]) -> Ticket | None:
         """Apply `decide` to the current ticket under the lock: it returns the ticket to
         store (the same object for no change) or None to delete it; it may raise to refuse."""
-        with self.store.lock:
+        with self.store.lock, self._mutex:
             current = self.get(ticket_id)
             updated = decide(current)
             if updated is None:
@@ -244,12 +248,13 @@ class TicketRepository:
             return updated
 
     def all(self) -> list[Ticket]:
-        return [record_to_ticket(ticket_id, record) for ticket_id, record in self._current().items()]
+        with self._mutex:
+            return [record_to_ticket(ticket_id, record) for ticket_id, record in self._current().items()]
 
     def remove_expired(self, expired_before: datetime, consumed_before: datetime) -> int:
         """Delete tickets that expired at or before `expired_before` and used-up ones consumed at
         or before `consumed_before`; returns how many."""
-        with self.store.lock:
+        with self.store.lock, self._mutex:
             ids = [
                 ticket_id for ticket_id, record in self._current().items()
                 if parse_time(record["expiresAt"]) <= expired_before
@@ -260,18 +265,19 @@ class TicketRepository:
             return len(ids)
 
     def count(self) -> int:
-        return len(self._current())
+        with self._mutex:
+            return len(self._current())
 
     def prepare(self) -> None:
         """At start-up: leave everything in the snapshot file, if the journal holds anything."""
-        with self.store.lock:
+        with self.store.lock, self._mutex:
             self._current()
             if self._journal_length() or self._entry_files():
                 self.compact()
 
     def compact(self) -> None:
         """Fold the journal into a new snapshot and remove the folded entries."""
-        with self.store.lock:
+        with self.store.lock, self._mutex:
             self._current()
             self.store.db.storage.write({"tickets": dict(self._records), "_meta": {"journal": {"seq": self._seq}}})
             self._snapshot = self.store.db.storage.read()
