@@ -8,7 +8,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -213,3 +215,32 @@ def exchange(base_url: str, ticket_id: str, session=None) -> requests.Response:
     return (session or requests).post(
         f"{base_url}/security/oauth/token", data={"grant_type": "ticket", "ticket": ticket_id}, timeout=30
     )
+
+
+def race_exchanges(urls: list[str], ticket_id: str, racers: int, round_number: int) -> None:
+    """`racers` threads released together exchange one single-use ticket, spread over `urls`:
+    asserts exactly one token and NOT_FOUND for every other."""
+    barrier = threading.Barrier(racers)
+    results: list = [None] * racers
+
+    def race(slot: int) -> None:
+        with requests.Session() as session:
+            barrier.wait(timeout=30)
+            try:
+                response = exchange(urls[slot % len(urls)], ticket_id, session=session)
+                results[slot] = (response.status_code, response.json())
+            except requests.RequestException as error:
+                results[slot] = ("error", repr(error))
+
+    threads = [threading.Thread(target=race, args=(slot,), daemon=True) for slot in range(racers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), f"round {round_number}: a request hung"
+
+    winners = [body for status, body in results if status == 200]
+    losers = [(status, body) for status, body in results if status != 200]
+    assert len(winners) == 1, f"round {round_number}: {len(winners)} winners; others {Counter(map(repr, losers))}"
+    assert winners[0]["token_type"].lower() == "bearer" and winners[0]["access_token"]
+    assert losers == [(400, {"error": "invalid_grant", "error_description": "NOT_FOUND"})] * (racers - 1)

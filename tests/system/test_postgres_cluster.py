@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import threading
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import jwt
 import pytest
 import requests
 
-from .conftest import bearer, create_ticket, exchange, fetch_token
+from .conftest import bearer, create_ticket, exchange, fetch_token, race_exchanges
 
 pytestmark = pytest.mark.system
 
@@ -96,31 +94,7 @@ def test_single_use_ticket_has_one_winner_across_nodes(cluster):
     for round_number in range(ROUNDS):
         maker = (a, b)[round_number % 2]
         ticket = create_ticket(maker.url, tokens[maker.url], "SINGLE_USE_TICKET", {"round": round_number})
-        barrier = threading.Barrier(RACERS)
-        results: list = [None] * RACERS
-
-        def race(slot, ticket_id=ticket["id"], barrier=barrier, results=results):
-            server = (a, b)[slot % 2]
-            with requests.Session() as session:
-                barrier.wait(timeout=30)
-                try:
-                    response = exchange(server.url, ticket_id, session=session)
-                    results[slot] = (response.status_code, response.json())
-                except requests.RequestException as error:
-                    results[slot] = ("error", repr(error))
-
-        threads = [threading.Thread(target=race, args=(slot,), daemon=True) for slot in range(RACERS)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
-        assert not any(thread.is_alive() for thread in threads), f"round {round_number}: a request hung"
-
-        winners = [body for status, body in results if status == 200]
-        losers = [(status, body) for status, body in results if status != 200]
-        assert len(winners) == 1, f"round {round_number}: {len(winners)} winners; others {Counter(map(repr, losers))}"
-        assert winners[0]["access_token"]
-        assert losers == [(400, {"error": "invalid_grant", "error_description": "NOT_FOUND"})] * (RACERS - 1)
+        race_exchanges([a.url, b.url], ticket["id"], RACERS, round_number)
         for server in (a, b):
             gone = requests.get(f"{server.url}/security/ticket/{ticket['id']}", headers=bearer(tokens[server.url]),
                                 timeout=30)
