@@ -12,6 +12,13 @@ from tickets.context import current_services
 
 ORG = "org-a"
 T0 = datetime(2030, 1, 10, 12, 0, 0, tzinfo=UTC)
+SCHEDULED_TYPES = [
+    "SCHEDULE_TICKET",
+    "APPOINTMENTS_SCHEDULE_TICKET",
+    "GENESYS_SCHEDULE_TICKET",
+    "SINGLE_USE_SCHEDULE_TICKET",
+    "SINGLE_USE_APPOINTMENTS_SCHEDULE_TICKET",
+]
 # The reference's Ticket fields, plus notBefore, useCount and lastUsedAt (SPEC section 4).
 TICKET_FIELDS = {
     "createdAt",

@@ -9,19 +9,12 @@ import icalendar
 import pytest
 
 from app import create_app
-from tests.conftest import bearer, exchange, fetch_token, make_client
+from tests.conftest import SCHEDULED_TYPES, bearer, exchange, fetch_token, make_client
 
 TICKET = "/security/ticket"
 # 09:30 at +05:30 is 04:00 UTC.
 SCHEDULED = "2030-01-31T09:30:00+05:30"
 START = datetime(2030, 1, 31, 4, 0, tzinfo=UTC)
-SCHEDULED_TYPES = [
-    "SCHEDULE_TICKET",
-    "APPOINTMENTS_SCHEDULE_TICKET",
-    "GENESYS_SCHEDULE_TICKET",
-    "SINGLE_USE_SCHEDULE_TICKET",
-    "SINGLE_USE_APPOINTMENTS_SCHEDULE_TICKET",
-]
 PLAIN_TYPES = ["SINGLE_USE_TICKET", "GENESYS_SINGLE_USE_TICKET", "MULTI_USE_TICKET", "GENESYS_MULTI_USE_TICKET"]
 PROPERTIES = {
     "scheduled_date": SCHEDULED,

@@ -8,18 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app import create_app
-from tests.conftest import ORG, T0, TICKET_FIELDS, bearer, exchange, fetch_token, make_client
+from tests.conftest import ORG, SCHEDULED_TYPES, T0, TICKET_FIELDS, bearer, exchange, fetch_token, make_client
 from tickets.context import current_services
 
 ALPHABET = set("ABCDEFGHJKMNPQRSTUVWXYZ23456789")
 PLAIN_TYPES = ["SINGLE_USE_TICKET", "GENESYS_SINGLE_USE_TICKET", "MULTI_USE_TICKET", "GENESYS_MULTI_USE_TICKET"]
-SCHEDULED_TYPES = [
-    "SCHEDULE_TICKET",
-    "APPOINTMENTS_SCHEDULE_TICKET",
-    "GENESYS_SCHEDULE_TICKET",
-    "SINGLE_USE_SCHEDULE_TICKET",
-    "SINGLE_USE_APPOINTMENTS_SCHEDULE_TICKET",
-]
 ALL_TYPES = PLAIN_TYPES + SCHEDULED_TYPES
 # 09:30 at +05:30 is 04:00 UTC.
 SCHEDULED = "2030-01-31T09:30:00+05:30"
