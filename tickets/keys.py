@@ -33,7 +33,6 @@ class KeyRing:
 
     def __init__(self, records, issuer: str, alg: str, max_token_ttl: int):
         self.records = records  # a TinyRecordRepository of {"jwk", "alg", "created", "retired"}
-        self.issuer = issuer
         self.alg = alg
         self.max_token_ttl = max_token_ttl
         self._seen = None

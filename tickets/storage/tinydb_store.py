@@ -296,7 +296,6 @@ class TicketRepository:
             # A missing next entry means we are current, unless a compaction removed it meanwhile.
             if self.store.db.storage.read() is self._snapshot:
                 return self._records
-            self._snapshot = _STALE
 
     def _entry_path(self, seq: int) -> str:
         return os.path.join(self.folder, f"{self.entry_prefix}{seq:012d}.journal")
@@ -361,9 +360,6 @@ class TicketRepository:
         for name in os.listdir(self.folder):
             if name.startswith("." + self.entry_prefix) and name.endswith(".tmp"):
                 _unlink_quietly(os.path.join(self.folder, name))
-
-
-_STALE = object()
 
 
 def _replace_with(record: dict) -> Callable[[dict], None]:
