@@ -2,8 +2,9 @@
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
 
-from tickets import clock
-from tickets.domain import MAX_TTL, MIN_TTL, TicketStatus, TicketType, format_time, is_unicode
+from tickets.core import clock
+from tickets.core.domain import TicketStatus, TicketType, format_time
+from tickets.core.rules import MAX_TTL, MIN_TTL, is_unicode
 
 TICKET_TYPES = [ticket_type.value for ticket_type in TicketType]
 CALENDARS = ["ics", "google", "outlook"]

@@ -39,7 +39,7 @@ TICKET_FIELDS = {
 
 
 class FakeClock:
-    """A settable stand-in for tickets.clock.utcnow."""
+    """A settable stand-in for tickets.core.clock.utcnow."""
 
     def __init__(self, now: datetime):
         self.now = now
@@ -55,7 +55,7 @@ class FakeClock:
 def clock(monkeypatch):
     """The service's clock, frozen at T0 and moved by the test."""
     fake = FakeClock(T0)
-    monkeypatch.setattr("tickets.clock.utcnow", fake)
+    monkeypatch.setattr("tickets.core.clock.utcnow", fake)
     return fake
 
 
@@ -66,8 +66,10 @@ def data_dir(tmp_path):
 
 
 @pytest.fixture
-def app(data_dir):
-    """The app on a fresh data folder."""
+def app(request, data_dir):
+    """The app on a fresh data folder; a test that moves the clock has it frozen before anything is made."""
+    if "clock" in request.fixturenames:
+        request.getfixturevalue("clock")
     return create_app({"TESTING": True, "TICKETS_DATA_DIR": str(data_dir)})
 
 

@@ -762,7 +762,7 @@ def test_delete_then_404(test_client, auth, create_ticket):
 # --- retention ----------------------------------------------------------------------------------------
 
 
-def test_expired_ticket_readable_until_retention_ends(test_client, auth, services, clock, create_ticket):
+def test_expired_ticket_readable_until_retention_ends(test_client, auth, oauth_client, services, clock, create_ticket):
     """Expired tickets read as expired:true for TICKETS_RETENTION, then are 404, unlisted and purgeable."""
     ticket = create_ticket(ttl=600)
     url = f"{TICKET}/{ticket['id']}"
@@ -774,6 +774,7 @@ def test_expired_ticket_readable_until_retention_ends(test_client, auth, service
     assert expired.json["expired"] is True
     assert ids(test_client.get(TICKET, query_string={"status": "expired"}, headers=auth)) == [ticket["id"]]
     clock.advance(seconds=604_800 - 1)
+    auth = bearer(fetch_token(test_client, oauth_client))  # a week on, the first token has long expired
     assert test_client.get(url, headers=auth).json["expired"] is True
     clock.advance(seconds=1)
     assert test_client.get(url, headers=auth).status_code == 404
@@ -787,11 +788,11 @@ def test_expired_ticket_readable_until_retention_ends(test_client, auth, service
     assert services.tickets.repository.count() == 0
 
 
-def test_purge_keeps_tickets_within_retention(test_client, services, clock, create_ticket):
+def test_purge_keeps_tickets_within_retention(test_client, oauth_client, services, clock, create_ticket):
     """purge() removes only tickets past retention."""
     old = create_ticket(ttl=60)
     clock.advance(seconds=60 + 604_800 - 10)
-    young = create_ticket(ttl=60)
+    young = create_ticket(ttl=60, headers=bearer(fetch_token(test_client, oauth_client)))
     clock.advance(seconds=10)
     services.tickets.purge()
     assert services.tickets.repository.count() == 1
@@ -823,5 +824,6 @@ def test_tickets_past_retention_are_removed_without_asking(tmp_path, clock):
         repository = current_services().tickets.repository
         assert repository.count() == 3
         clock.advance(seconds=60 + 604_800)
+        headers = bearer(fetch_token(client, make_client(app)))
         assert client.post(TICKET, json=body(), headers=headers).status_code == 200
         assert repository.count() == 1

@@ -7,8 +7,9 @@ import icalendar
 import pytest
 import vobject
 
-from tickets.calendar import google_calendar_url, outlook_calendar_url, ticket_event
-from tickets.domain import Policy, Ticket, TicketType, WrongTicketType, validity_window
+from tickets.core.calendar import google_calendar_url, outlook_calendar_url, ticket_event
+from tickets.core.domain import Policy, Ticket, TicketType, WrongTicketType
+from tickets.core.rules import validity_window
 
 NOW = datetime(2030, 1, 20, 8, 15, 42, tzinfo=UTC)
 LINK = "https://tickets.example.com/t/ABCDEFGHJ"

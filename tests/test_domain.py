@@ -5,20 +5,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tickets.domain import (
+from tickets.core.domain import Policy, Refusal, Ticket, TicketStatus, TicketType, format_time, parse_rfc3339
+from tickets.core.rules import (
     ID_ALPHABET,
-    Policy,
-    Refusal,
-    Ticket,
-    TicketStatus,
-    TicketType,
     check_json_value,
     check_length,
     check_properties,
-    format_time,
     new_ticket_id,
     normalize_ticket_id,
-    parse_rfc3339,
     validity_window,
 )
 

@@ -14,7 +14,7 @@ from app import create_app
 from tests.conftest import bearer, exchange, fetch_token, make_client
 from tickets.context import current_services
 from tickets.storage import StorageError, open_storage
-from tickets.storage.postgres_store import PgStore
+from tickets.storage.postgres import PgStore
 
 UNREACHABLE = "postgresql://postgres@127.0.0.1:1/x"
 INTROSPECT = "/security/oauth/introspect"

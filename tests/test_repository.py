@@ -10,17 +10,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tickets.domain import Ticket, TicketNotFound, TicketType
-from tickets.storage import tinydb_store as repository
-from tickets.storage.tinydb_store import (
-    AtomicJSONStorage,
-    CorruptStore,
-    JsonStore,
-    StorageError,
-    TicketIdTaken,
-    TicketRepository,
-    open_stores,
-)
+from tickets.core.domain import Ticket, TicketNotFound, TicketType
+from tickets.storage import CorruptStore, StorageError, TicketIdTaken, open_storage
+from tickets.storage import journal as repository
+from tickets.storage.files import AtomicJSONStorage, JsonStore
+from tickets.storage.journal import TicketRepository
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 
@@ -37,8 +31,7 @@ def ticket(ticket_id="ABCDEFGHJ", **fields) -> Ticket:
 @pytest.fixture
 def repo(tmp_path):
     """A ticket repository on a fresh folder."""
-    stores = open_stores(str(tmp_path / "data"))
-    return TicketRepository(stores["tickets"])
+    return open_storage(str(tmp_path / "data")).tickets
 
 
 def test_round_trip_keeps_every_field(repo):
@@ -145,7 +138,7 @@ def test_corrupt_file_is_refused_and_untouched(tmp_path, content):
     path = folder / "tickets.json"
     path.write_bytes(content)
     with pytest.raises(CorruptStore, match="tickets.json"):
-        open_stores(str(folder))
+        open_storage(str(folder))
     assert path.read_bytes() == content
 
 
@@ -153,8 +146,7 @@ def test_modes_are_private(tmp_path):
     """The data folder is 0700 and every file in it 0600."""
     folder = tmp_path / "data"
     folder.mkdir(mode=0o755)
-    stores = open_stores(str(folder))
-    TicketRepository(stores["tickets"]).add(ticket())
+    open_storage(str(folder)).tickets.add(ticket())
     assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
     for name in os.listdir(folder):
         assert stat.S_IMODE(os.stat(folder / name).st_mode) == 0o600, name
@@ -209,10 +201,10 @@ def test_writes_go_to_the_journal_and_compaction_folds_them(repo):
     for index in range(3):
         repo.add(ticket(f"AAAAAAAA{index + 2}"))
     repo.change("AAAAAAAA2", lambda t: None)
-    assert len(repo._entry_files()) == 4
+    assert len(repo.entry_files()) == 4
     assert open(repo.store.path, "rb").read() == snapshot_before
     repo.compact()
-    assert repo._entry_files() == {}
+    assert repo.entry_files() == {}
     on_disk = json.loads(open(repo.store.path, "rb").read())
     assert sorted(on_disk["tickets"]) == ["AAAAAAAA3", "AAAAAAAA4"]
     repo.add(ticket("AAAAAAAA5"))
@@ -225,7 +217,7 @@ def test_journal_compacts_by_itself(tmp_path, monkeypatch):
     repo = TicketRepository(JsonStore(str(tmp_path / "t.json")))
     for index in range(25):
         repo.add(ticket(f"AAAAAA{index:03d}".replace("0", "A").replace("1", "B")))
-    assert len(repo._entry_files()) < 10
+    assert len(repo.entry_files()) < 10
     assert repo.count() == 25
 
 
@@ -262,7 +254,7 @@ def test_leftover_entries_of_an_interrupted_compaction_are_ignored(tmp_path):
 def test_corrupt_journal_entry_is_refused_and_untouched(repo):
     """A journal entry that does not parse is reported by name and left as it is."""
     repo.add(ticket())
-    path = repo._entry_path(repo._seq + 1)
+    path = repo.entry_path(repo.applied + 1)
     open(path, "wb").write(b"{torn")
     with pytest.raises(CorruptStore, match=os.path.basename(path)):
         TicketRepository(JsonStore(repo.store.path)).get("ABCDEFGHJ")

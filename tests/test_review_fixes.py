@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import logging
 import os
-from time import time as real_time
 
 import pytest
 
@@ -13,8 +12,8 @@ from app import create_app
 from tests.conftest import bearer, exchange, fetch_token
 from tickets.config import ConfigError
 from tickets.context import current_services
-from tickets.domain import parse_rfc3339
-from tickets.storage import StorageError, tinydb_store
+from tickets.core.domain import parse_rfc3339
+from tickets.storage import StorageError, journal
 
 
 def test_lone_surrogates_are_refused(test_client, auth):
@@ -46,7 +45,7 @@ def test_exchange_whose_token_fails_leaves_the_ticket_unused(test_client, create
 
 def test_failed_compaction_does_not_fail_a_write_that_is_on_disk(test_client, auth, create_ticket, monkeypatch):
     """The journal entry is durable before compaction; a compaction that fails is retried later, not a 503."""
-    monkeypatch.setattr(tinydb_store, "MIN_COMPACTION", 1)
+    monkeypatch.setattr(journal, "MIN_COMPACTION", 1)
     real_fsync = os.fsync
     writes = {"n": 0}
 
@@ -56,7 +55,7 @@ def test_failed_compaction_does_not_fail_a_write_that_is_on_disk(test_client, au
         writes["n"] += 1
         return real_fsync(fd)
 
-    monkeypatch.setattr(tinydb_store.os, "fsync", fsync_failing_for_snapshots)
+    monkeypatch.setattr(os, "fsync", fsync_failing_for_snapshots)
     created = test_client.post("/security/ticket", json={"type": "SINGLE_USE_TICKET", "properties": {}}, headers=auth)
     assert created.status_code == 200
     assert exchange(test_client, created.json["id"]).status_code == 200
@@ -71,7 +70,7 @@ def test_unauthenticated_requests_are_401_before_validation(test_client):
     assert test_client.post("/security/ticket", json={"bogus": 1}).status_code == 401
 
 
-def test_enabling_again_does_not_revive_old_ticket_tokens(test_client, auth, create_ticket, services, monkeypatch):
+def test_enabling_again_does_not_revive_old_ticket_tokens(test_client, auth, create_ticket, services, clock):
     """A token from before a disable stays void after enable; a new exchange works."""
     ticket = create_ticket("MULTI_USE_TICKET")
     old = exchange(test_client, ticket["id"]).json["access_token"]
@@ -81,9 +80,8 @@ def test_enabling_again_does_not_revive_old_ticket_tokens(test_client, auth, cre
     assert introspected == {"active": False}
     assert test_client.get(f"/security/ticket/{ticket['id']}", headers=bearer(old)).status_code == 401
     # A token made a little later than the disable (iat has whole seconds) stands.
-    monkeypatch.setattr("tickets.auth.time.time", lambda: real_time() + 2)
+    clock.advance(seconds=2)
     fresh = exchange(test_client, ticket["id"]).json["access_token"]
-    monkeypatch.undo()
     assert test_client.post("/security/oauth/introspect", data={"token": fresh}, headers=auth).json["active"] is True
 
 

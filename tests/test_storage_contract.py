@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from tickets.domain import Ticket, TicketNotFound, TicketType
+from tickets.core.domain import Ticket, TicketNotFound, TicketType
 from tickets.storage import TicketIdTaken, open_storage
 
 NOW = datetime(2030, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)

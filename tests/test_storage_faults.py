@@ -10,8 +10,7 @@ import pytest
 
 from app import create_app
 from tickets.config import ConfigError
-from tickets.storage import tinydb_store as repository
-from tickets.storage.tinydb_store import StorageError
+from tickets.storage import StorageError
 
 
 def fail_with(code: int):
@@ -28,7 +27,7 @@ def test_failed_write_is_503_and_reads_continue(test_client, auth, create_ticket
     """Disk full or I/O error: 503 JSON, the old file intact, reads and later writes fine."""
     kept = create_ticket(properties={"n": 1})
     before = (data_dir / "tickets.json").read_bytes()
-    monkeypatch.setattr(repository.os, "fsync", fail_with(code))
+    monkeypatch.setattr(os, "fsync", fail_with(code))
 
     response = test_client.post("/security/ticket", json={"type": "MULTI_USE_TICKET", "properties": {}}, headers=auth)
     assert response.status_code == 503
@@ -52,7 +51,7 @@ def test_failed_write_is_503_and_reads_continue(test_client, auth, create_ticket
 def test_failed_exchange_write_is_503_and_ticket_stays_usable(test_client, create_ticket, monkeypatch):
     """A single-use exchange whose write fails gives no token and does not consume the ticket."""
     ticket = create_ticket("SINGLE_USE_TICKET")
-    monkeypatch.setattr(repository.os, "fsync", fail_with(errno.EIO))
+    monkeypatch.setattr(os, "fsync", fail_with(errno.EIO))
     response = test_client.post("/security/oauth/token", data={"grant_type": "ticket", "ticket": ticket["id"]})
     assert response.status_code == 503 and "access_token" not in response.json
     monkeypatch.undo()

@@ -1,1 +1,1 @@
-"""The ticket service: domain, storage, OAuth2 and HTTP routes."""
+"""The ticket service, in layers: core (the domain), storage, oauth, http; config and context wire them."""

@@ -8,8 +8,8 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from tickets.clients import ClientNotFound
 from tickets.context import current_services
+from tickets.oauth.clients import ClientNotFound
 from tickets.storage import StorageError, TicketIdTaken, open_storage
 
 clients_cli = AppGroup("clients", help="Manage OAuth2 clients.")

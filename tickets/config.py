@@ -1,20 +1,26 @@
-"""Settings, read once from TICKETS_* environment variables (durations in whole seconds)."""
+"""Settings: TICKETS_* from the environment (or the app factory's overrides), parsed and checked once.
+
+Durations are whole seconds; lists are comma-separated.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
 
+from tickets.core import domain
+from tickets.core.rules import MAX_TTL, MIN_TTL
+
 # name: (default, parser). Every name here is listed in the README.
 SETTINGS = {
     "DATA_DIR": ("./data", str),
     "ISSUER": (None, str),
-    "TICKET_TTL": (14_400, int),
+    "TICKET_TTL": (domain.DEFAULT_TICKET_TTL, int),
     "TOKEN_TTL": (3_600, int),
     "TICKET_TOKEN_TTL": (14_400, int),
-    "EARLY_JOIN": (1_800, int),
-    "SCHEDULE_GRACE": (3_600, int),
-    "RETENTION": (604_800, int),
+    "EARLY_JOIN": (domain.DEFAULT_EARLY_JOIN, int),
+    "SCHEDULE_GRACE": (domain.DEFAULT_SCHEDULE_GRACE, int),
+    "RETENTION": (domain.DEFAULT_RETENTION, int),
     "EXCHANGE_FAILURES_PER_MINUTE": (10, int),
     "JWT_ALG": ("RS256", str),
     "TRUSTED_HOSTS": ("localhost,127.0.0.1", "list"),
@@ -34,22 +40,29 @@ def parse_list(raw: str) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> dict:
-    """Flask config keys (TICKETS_*) from the environment, with defaults and parsed types."""
+def load_settings(overrides: Mapping | None = None, environ: Mapping[str, str] | None = None) -> dict:
+    """Every TICKETS_* setting from `overrides`, else the environment, else its default; parsed and checked.
+
+    Strings are parsed the same way wherever they come from; overrides may also give parsed values.
+    """
     environ = os.environ if environ is None else environ
+    overrides = overrides or {}
     config = {}
     for name, (default, kind) in SETTINGS.items():
         key = f"TICKETS_{name}"
-        raw = environ.get(key)
+        raw = overrides.get(key, environ.get(key))
         config[key] = default if raw is None else _parse(key, raw, kind)
     if config["TICKETS_ISSUER"] is None:
         config["TICKETS_ISSUER"] = f"http://localhost:{environ.get('PORT', '8080')}/security"
-    config["TICKETS_TRUSTED_HOSTS"] = _as_list(config["TICKETS_TRUSTED_HOSTS"])
-    check_settings(config)
+    if isinstance(config["TICKETS_TRUSTED_HOSTS"], str):
+        config["TICKETS_TRUSTED_HOSTS"] = parse_list(config["TICKETS_TRUSTED_HOSTS"])
+    _check(config)
     return config
 
 
-def _parse(key: str, raw: str, kind):
+def _parse(key: str, raw, kind):
+    if not isinstance(raw, str):
+        return list(raw) if kind == "list" else raw
     if kind == "list":
         return parse_list(raw)
     try:
@@ -58,18 +71,14 @@ def _parse(key: str, raw: str, kind):
         raise ConfigError(f"{key}={raw!r} is not a valid {kind.__name__}") from None
 
 
-def _as_list(value) -> list[str]:
-    return parse_list(value) if isinstance(value, str) else list(value)
-
-
-def check_settings(config: Mapping) -> None:
+def _check(config: Mapping) -> None:
     """Refuse settings that would make the service silently wrong."""
     for name, (_, kind) in SETTINGS.items():
         key = f"TICKETS_{name}"
         if kind is int and config[key] < 0:
             raise ConfigError(f"{key} must not be negative")
-    if not 60 <= config["TICKETS_TICKET_TTL"] <= 2_592_000:
-        raise ConfigError("TICKETS_TICKET_TTL must be between 60 and 2592000 seconds, like a ticket's ttl")
+    if not MIN_TTL <= config["TICKETS_TICKET_TTL"] <= MAX_TTL:
+        raise ConfigError(f"TICKETS_TICKET_TTL must be between {MIN_TTL} and {MAX_TTL} seconds, like a ticket's ttl")
     if config["TICKETS_JWT_ALG"] not in JWT_ALGORITHMS:
         raise ConfigError(f"TICKETS_JWT_ALG must be one of {', '.join(JWT_ALGORITHMS)}")
     url = config["TICKETS_DATABASE_URL"]

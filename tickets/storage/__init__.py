@@ -1,26 +1,28 @@
 """The stores behind the service: TinyDB files by default, PostgreSQL with TICKETS_DATABASE_URL.
 
-This package is the only code that touches tinydb, psycopg or the data files.
+This package is the only code that touches tinydb, psycopg or the data files. Each backend
+satisfies the Protocols of tickets.core.ports, and does its own start-up steps here.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tickets.storage.common import CorruptStore, StorageError, TicketIdTaken
+from tickets.core.ports import CorruptStore, RecordStore, StorageError, ThrottleStore, TicketIdTaken, TicketStore
 
 __all__ = ["CorruptStore", "Storage", "StorageError", "TicketIdTaken", "open_storage"]
 
 
 @dataclass
 class Storage:
-    """The four repositories of one backend, and how to check that it answers."""
+    """The four stores of one backend, and how to check that it answers."""
 
-    tickets: object
-    clients: object
-    keys: object
-    throttle: object
+    tickets: TicketStore
+    clients: RecordStore
+    keys: RecordStore
+    throttle: ThrottleStore
     check: Callable[[], None]
     close: Callable[[], None]
 
@@ -33,34 +35,50 @@ def open_storage(data_dir: str, database_url: str = "") -> Storage:
 
 
 def _open_tinydb(data_dir: str) -> Storage:
-    from tickets.storage import tinydb_store as tiny
+    from tickets.storage.files import JsonStore, check_writable, prepare_data_dir, unlink_quietly
+    from tickets.storage.journal import TicketRepository
+    from tickets.storage.records import TinyRecordRepository
+    from tickets.storage.throttle import TinyThrottleStore
 
-    stores = tiny.open_stores(data_dir)
+    prepare_data_dir(data_dir)
+    check_writable(data_dir)
+    stores = {name: JsonStore(os.path.join(data_dir, f"{name}.json")) for name in ("tickets", "clients", "keys")}
+    # Throttle counters are disposable (never fsynced): a torn file is dropped, not refused.
+    stores["throttle"] = JsonStore(os.path.join(data_dir, "throttle.json"), durable=False)
+    try:
+        stores["throttle"].check()
+    except CorruptStore:
+        unlink_quietly(stores["throttle"].path)
+    for store in stores.values():
+        store.check()
+        store.ensure_exists()
+    tickets = TicketRepository(stores["tickets"])
+    tickets.prepare()
 
     def check() -> None:
         for store in stores.values():
             store.check()
 
     return Storage(
-        tickets=tiny.TicketRepository(stores["tickets"]),
-        clients=tiny.TinyRecordRepository(stores["clients"], "clients"),
-        keys=tiny.TinyRecordRepository(stores["keys"], "keys"),
-        throttle=tiny.TinyThrottleStore(stores["throttle"]),
+        tickets=tickets,
+        clients=TinyRecordRepository(stores["clients"], "clients"),
+        keys=TinyRecordRepository(stores["keys"], "keys"),
+        throttle=TinyThrottleStore(stores["throttle"]),
         check=check,
         close=lambda: None,
     )
 
 
 def _open_postgres(database_url: str) -> Storage:
-    from tickets.storage import postgres_store as pg
+    from tickets.storage.postgres import PgRecordRepository, PgStore, PgThrottleStore, PgTicketRepository
 
-    store = pg.PgStore(database_url)
+    store = PgStore(database_url)
     store.migrate()
     return Storage(
-        tickets=pg.PgTicketRepository(store),
-        clients=pg.PgRecordRepository(store, "oauth_clients"),
-        keys=pg.PgRecordRepository(store, "signing_keys"),
-        throttle=pg.PgThrottleStore(store),
+        tickets=PgTicketRepository(store),
+        clients=PgRecordRepository(store, "oauth_clients"),
+        keys=PgRecordRepository(store, "signing_keys"),
+        throttle=PgThrottleStore(store),
         check=store.check,
         close=store.close,
     )

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from tickets import clock
-from tickets.domain import (
+from tickets.core import clock
+from tickets.core.domain import (
     ExchangeRefused,
     ForeignOrganization,
     InvalidTicket,
@@ -21,6 +20,9 @@ from tickets.domain import (
     TicketStatus,
     TicketType,
     VersionConflict,
+)
+from tickets.core.ports import StorageError, TicketIdTaken, TicketStore, TokenIssuer
+from tickets.core.rules import (
     check_json_value,
     check_length,
     check_properties,
@@ -29,7 +31,6 @@ from tickets.domain import (
     normalize_ticket_id,
     validity_window,
 )
-from tickets.storage import StorageError, TicketIdTaken
 
 VersionCheck = Callable[[int], bool]
 log = logging.getLogger(__name__)
@@ -44,15 +45,30 @@ class Caller:
     ticket_id: str | None = None
 
 
+@dataclass(frozen=True)
+class Exchange:
+    """A successful exchange: the ticket as used, and the token it yielded."""
+
+    ticket: Ticket
+    token: dict
+
+
+class _ChangedMeanwhile(Exception):
+    """The ticket changed between signing its token and using it: sign again."""
+
+
 class TicketService:
     """The management API and the exchange, as plain methods."""
 
-    def __init__(self, repository, policy: Policy, consumed_ttl: int, purge_interval: int = 60):
+    def __init__(
+        self, repository: TicketStore, policy: Policy, tokens: TokenIssuer, consumed_ttl: int, purge_interval: int = 60
+    ):
         self.repository = repository
         self.policy = policy
+        self.tokens = tokens
         self.consumed_ttl = consumed_ttl  # how long a used single-use ticket's token lives
         self.purge_interval = purge_interval
-        self._last_purge = 0.0
+        self._last_purge = float("-inf")
 
     def issue_ticket(self, caller: Caller, command: dict) -> Ticket:
         """Create a ticket from a validated create command."""
@@ -178,35 +194,53 @@ class TicketService:
         """Delete a ticket the caller may see."""
         self._change_visible(caller, ticket_id, lambda ticket: None, version_check)
 
-    def exchange_ticket(self, ticket_id: str, issue: Callable[[Ticket], object]):
-        """Use a ticket once and return `issue(used ticket)` (the token); raises ExchangeRefused.
+    def exchange_ticket(self, ticket_id: str) -> Exchange:
+        """Use a ticket once and return it with its token; raises ExchangeRefused.
 
-        The check, the token and the use are one locked change: of concurrent exchanges of a
-        single-use ticket exactly one succeeds, whichever worker serves it, and a token that
-        cannot be made leaves the ticket unused.
+        The token is signed first, outside the store's lock, then the use is one locked change that
+        checks the ticket is still the one signed for (same version, still usable): of concurrent
+        exchanges of a single-use ticket exactly one succeeds, whichever worker serves it, and a
+        token that cannot be made leaves the ticket unused.
         """
         canonical = normalize_ticket_id(ticket_id or "")
         if canonical is None:
             raise ExchangeRefused(Refusal.NOT_FOUND)
-        now = clock.utcnow()
+        while True:
+            try:
+                return self._try_exchange(canonical)
+            except _ChangedMeanwhile:
+                continue
 
-        def apply(ticket: Ticket) -> Ticket:
-            if ticket.gone(now, self.policy.retention):
-                raise ExchangeRefused(Refusal.NOT_FOUND)
-            refusal = ticket.refusal(now)
-            if refusal:
-                raise ExchangeRefused(refusal, ticket.type)
+    def _try_exchange(self, ticket_id: str) -> Exchange:
+        now = clock.utcnow()
+        try:
+            read = self._exchangeable(self.repository.get(ticket_id), now)
+        except TicketNotFound:
+            raise ExchangeRefused(Refusal.NOT_FOUND) from None
+        token = self.tokens.ticket_token(read)
+
+        def use(ticket: Ticket) -> Ticket:
+            self._exchangeable(ticket, now)
+            if ticket.version != read.version:  # properties or organization changed: the claims would be stale
+                raise _ChangedMeanwhile(ticket_id)
             used = ticket.replace(use_count=ticket.use_count + 1, last_used_at=now)
-            issued.append(issue(used))
             return used.replace(consumed_at=now) if ticket.type.single_use else used
 
-        issued = []
         try:
-            self.repository.change(canonical, apply)
+            used = self.repository.change(ticket_id, use)
         except TicketNotFound:
             raise ExchangeRefused(Refusal.NOT_FOUND) from None
         self.purge_if_due()
-        return issued[0]
+        return Exchange(used, token)
+
+    def _exchangeable(self, ticket: Ticket, now: datetime) -> Ticket:
+        """The ticket, if it can be exchanged at `now`; else ExchangeRefused with the reason."""
+        if ticket.gone(now, self.policy.retention):
+            raise ExchangeRefused(Refusal.NOT_FOUND)
+        refusal = ticket.refusal(now)
+        if refusal:
+            raise ExchangeRefused(refusal, ticket.type)
+        return ticket
 
     def ticket_token_active(self, ticket_id: str, issued_at: float) -> bool:
         """Whether a token issued from this ticket at `issued_at` (epoch seconds) still stands:
@@ -222,7 +256,7 @@ class TicketService:
     def purge(self, now: datetime | None = None) -> int:
         """Remove tickets past retention and used-up single-use records; returns how many."""
         now = now or clock.utcnow()
-        self._last_purge = time.monotonic()
+        self._last_purge = clock.monotonic()
         return self.repository.remove_expired(
             expired_before=now - timedelta(seconds=self.policy.retention),
             consumed_before=now - timedelta(seconds=self.consumed_ttl),
@@ -233,7 +267,7 @@ class TicketService:
 
         A purge that fails is only logged: the write it follows has succeeded, and the next one retries.
         """
-        if time.monotonic() - self._last_purge >= self.purge_interval:
+        if clock.monotonic() - self._last_purge >= self.purge_interval:
             try:
                 self.purge()
             except StorageError as error:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import math
 
+from tickets.core.ports import ThrottleStore
+
 WINDOW = 60  # seconds
 
 
 class ExchangeThrottle:
     """Once an address has `limit` failures in the last minute, its exchanges wait."""
 
-    def __init__(self, store, limit: int):
-        self.store = store  # a TinyThrottleStore (or any twin with recent/record)
+    def __init__(self, store: ThrottleStore, limit: int):
+        self.store = store
         self.limit = limit
 
     def retry_after(self, address: str, now: float) -> int | None:

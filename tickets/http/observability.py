@@ -1,8 +1,4 @@
-"""What operators see: one JSON log line per request with its X-Request-ID, and Prometheus metrics.
-
-Metrics use prometheus-client's multiprocess mode when PROMETHEUS_MULTIPROC_DIR is set (gunicorn.conf.py
-sets it), so the counts of every gunicorn worker add up in one scrape.
-"""
+"""What operators see: one JSON log line per request with its X-Request-ID, and the /metrics endpoint."""
 
 from __future__ import annotations
 
@@ -15,33 +11,12 @@ import time
 import uuid
 
 from flask import Flask, Response, g, request
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-    multiprocess,
-)
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
+
+from tickets.core import clock
+from tickets.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-
-HTTP_REQUESTS = Counter(
-    "tickets_http_requests_total", "HTTP requests by endpoint template, method and status.",
-    ["endpoint", "method", "status"],
-)
-HTTP_LATENCY = Histogram(
-    "tickets_http_request_duration_seconds", "HTTP request latency by endpoint template and method.",
-    ["endpoint", "method"],
-)
-TICKETS_CREATED = Counter("tickets_created_total", "Tickets created, by type.", ["type"])
-EXCHANGES = Counter(
-    "tickets_exchanges_total", "Ticket exchanges by ticket type and outcome (success or the refusal).",
-    ["type", "outcome"],
-)
-THROTTLED = Counter("tickets_throttled_total", "Ticket exchanges refused with 429 because of earlier failures.")
-TOKENS_ISSUED = Counter("tickets_tokens_issued_total", "Access tokens issued, by grant type.", ["grant"])
 
 request_log = logging.getLogger("tickets.requests")
 
@@ -76,7 +51,7 @@ def _finish_request(response: Response) -> Response:
         HTTP_LATENCY.labels(endpoint, request.method).observe(duration)
     token = g.get("authlib_server_oauth2_token") or {}
     request_log.info(json.dumps({
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "time": clock.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
         "request_id": request_id,
         "method": request.method,
         "path": endpoint,

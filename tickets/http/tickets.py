@@ -1,10 +1,10 @@
-"""The Ticket v1.0 management API under /security/ticket."""
+"""The Ticket v1.0 management API under /security/ticket: views parse, call the service, return the object."""
 
 from __future__ import annotations
 
 import json
 
-from flask import Response, make_response, redirect, request, url_for
+from flask import Response, redirect, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from webargs.flaskparser import FlaskParser
@@ -16,18 +16,10 @@ from schemas.ticket import (
     TicketSchema,
     UpdateTicketWebCommandSchema,
 )
-from tickets import calendar, clock
-from tickets.auth import MANAGE_SCOPE, TICKET_SCOPE, current_caller, require_oauth
+from tickets import metrics
 from tickets.context import current_services
-from tickets.domain import (
-    ForeignOrganization,
-    InvalidTicket,
-    TicketNotFound,
-    TicketRevoked,
-    VersionConflict,
-    WrongTicketType,
-)
-from tickets.observability import TICKETS_CREATED
+from tickets.core import calendar, clock, scopes
+from tickets.oauth.protection import current_caller, require_oauth
 
 
 class BodyParser(FlaskParser):
@@ -60,7 +52,8 @@ blp = TicketBlueprint(
     url_prefix="/security/ticket",
     description="Manage tickets, which give customers safe, short-lived API access.",
 )
-BEARER = [{"bearerAuth": []}, {"oauth2": [MANAGE_SCOPE]}]
+BEARER = [{"bearerAuth": []}, {"oauth2": [scopes.MANAGE]}]
+BEARER_OR_OWN_TICKET = [*BEARER, {"bearerAuth": [scopes.TICKET]}]
 ETAG_HEADER = {"ETag": {"description": "The ticket's version, for If-Match.", "schema": {"type": "string"}}}
 IF_MATCH = {
     "in": "header",
@@ -69,17 +62,11 @@ IF_MATCH = {
     "schema": {"type": "string"},
     "description": "Apply only if the ticket's ETag still matches (412 otherwise).",
 }
-DOMAIN_ERRORS = {
-    TicketNotFound: (404, "No such ticket."),
-    TicketRevoked: (409, "The ticket is revoked; it cannot be changed or enabled."),
-    WrongTicketType: (409, "Only scheduled tickets have a calendar event."),
-    VersionConflict: (412, "The ticket has changed since the ETag given in If-Match."),
-    ForeignOrganization: (403, "A client may only act on its own organization."),
-}
 
 
-def etag(ticket) -> str:
-    return f'"{ticket.version}"'
+def etag(ticket) -> dict:
+    """The ETag header of a ticket: its version, quoted."""
+    return {"ETag": f'"{ticket.version}"'}
 
 
 def version_check():
@@ -89,40 +76,18 @@ def version_check():
     return lambda version: request.if_match.contains(str(version))
 
 
-def call(operation, *args, **kwargs):
-    """Run a service operation, turning domain refusals into HTTP errors."""
-    try:
-        return operation(*args, **kwargs)
-    except InvalidTicket as invalid:
-        abort(422, errors={"json": invalid.errors})
-    except tuple(DOMAIN_ERRORS) as error:
-        status, message = DOMAIN_ERRORS[type(error)]
-        abort(status, message=message)
-
-
-TICKET_SCHEMA = TicketSchema()  # building a schema costs more than dumping one ticket
-
-
-def with_etag(ticket, status: int = 200):
-    response = make_response(TICKET_SCHEMA.dump(ticket), status)
-    response.headers["ETag"] = etag(ticket)
-    return response
-
-
 @blp.route("")
 class Tickets(MethodView):
-    decorators = [require_oauth(MANAGE_SCOPE)]
+    decorators = [require_oauth(scopes.MANAGE)]
 
     @blp.doc(security=BEARER)
     @blp.arguments(CreateTicketWebCommandSchema)
     @blp.response(200, TicketSchema, headers={**ETAG_HEADER, "Location": {"schema": {"type": "string"}}})
     def post(self, command):
         """Create a ticket"""
-        ticket = call(current_services().tickets.issue_ticket, current_caller(), command)
-        TICKETS_CREATED.labels(ticket.type.value).inc()
-        response = with_etag(ticket)
-        response.headers["Location"] = url_for("tickets.TicketById", ticketId=ticket.id)
-        return response
+        ticket = current_services().tickets.issue_ticket(current_caller(), command)
+        metrics.TICKETS_CREATED.labels(ticket.type.value).inc()
+        return ticket, {**etag(ticket), "Location": url_for("tickets.TicketById", ticketId=ticket.id)}
 
     @blp.doc(security=BEARER)
     @blp.arguments(TicketQueryArgsSchema, location="query")
@@ -139,40 +104,41 @@ class Tickets(MethodView):
 
 @blp.route("/<ticketId>")
 class TicketById(MethodView):
-    @require_oauth([MANAGE_SCOPE, TICKET_SCOPE])
-    @blp.doc(security=[*BEARER, {"bearerAuth": [TICKET_SCOPE]}])
+    @require_oauth([scopes.MANAGE, scopes.TICKET])
+    @blp.doc(security=BEARER_OR_OWN_TICKET)
     @blp.response(200, TicketSchema, headers=ETAG_HEADER)
     def get(self, ticketId):
         """Get a ticket."""
-        return with_etag(call(current_services().tickets.get_ticket, current_caller(), ticketId))
+        ticket = current_services().tickets.get_ticket(current_caller(), ticketId)
+        return ticket, etag(ticket)
 
-    @require_oauth(MANAGE_SCOPE)  # outermost: a caller without a token learns nothing from validation
+    @require_oauth(scopes.MANAGE)  # outermost: a caller without a token learns nothing from validation
     @blp.doc(security=BEARER, parameters=[IF_MATCH])
     @blp.arguments(UpdateTicketWebCommandSchema)
     @blp.response(200, TicketSchema, headers=ETAG_HEADER)
     @blp.alt_response(412, response="DEFAULT_ERROR", description="If-Match does not match.")
     def put(self, command, ticketId):
         """Update a ticket"""
-        ticket = call(current_services().tickets.update_ticket, current_caller(), ticketId, command, version_check())
-        return with_etag(ticket)
+        ticket = current_services().tickets.update_ticket(current_caller(), ticketId, command, version_check())
+        return ticket, etag(ticket)
 
-    @require_oauth(MANAGE_SCOPE)
+    @require_oauth(scopes.MANAGE)
     @blp.doc(security=BEARER, parameters=[IF_MATCH])
     @blp.response(204)
     def delete(self, ticketId):
         """Delete a ticket."""
-        call(current_services().tickets.delete_ticket, current_caller(), ticketId, version_check())
+        current_services().tickets.delete_ticket(current_caller(), ticketId, version_check())
 
 
 def _state_change(name: str, summary: str, operation: str):
     """POST /<id>/<name>: an idempotent state change answering 204."""
 
     @blp.route(f"/<ticketId>/{name}", methods=["POST"], endpoint=f"ticket_{name}")
-    @require_oauth(MANAGE_SCOPE)
+    @require_oauth(scopes.MANAGE)
     @blp.doc(security=BEARER, summary=summary)
     @blp.response(204)
     def view(ticketId):
-        call(getattr(current_services().tickets, operation), current_caller(), ticketId)
+        getattr(current_services().tickets, operation)(current_caller(), ticketId)
 
     view.__doc__ = summary
     return view
@@ -184,25 +150,26 @@ revoke = _state_change("revoke", "Revoke a ticket", "revoke_ticket")
 
 
 @blp.route("/<ticketId>/event")
-@require_oauth([MANAGE_SCOPE, TICKET_SCOPE])
-@blp.doc(security=[*BEARER, {"bearerAuth": [TICKET_SCOPE]}])
+@require_oauth([scopes.MANAGE, scopes.TICKET])
+@blp.doc(security=BEARER_OR_OWN_TICKET)
 @blp.arguments(EventQueryArgsSchema, location="query")
 @blp.response(200, content_type="text/calendar", description="The iCalendar file.")
 @blp.alt_response(302, description="Redirect to the provider's add-event page.")
 def ticket_event(args, ticketId):
     """Add to calendar"""
-    ticket = call(current_services().tickets.get_ticket, current_caller(), ticketId)
+    ticket = current_services().tickets.get_ticket(current_caller(), ticketId)
     link = f"{_join_base()}/t/{ticket.id}"
     choice = args["calendar"]
     if choice == "google":
-        return redirect(call(calendar.google_calendar_url, ticket, link), 302)
+        return redirect(calendar.google_calendar_url(ticket, link), 302)
     if choice == "outlook":
-        return redirect(call(calendar.outlook_calendar_url, ticket, link), 302)
-    body = call(calendar.ticket_event, ticket, link, clock.utcnow())
-    response = Response(body, mimetype="text/calendar")
-    response.headers["Content-Type"] = "text/calendar; charset=utf-8"
-    response.headers["Content-Disposition"] = f"attachment; filename={ticket.id}.ics"
-    return response
+        return redirect(calendar.outlook_calendar_url(ticket, link), 302)
+    # Not JSON, so a Response of its own: flask-smorest passes it through as it is.
+    return Response(
+        calendar.ticket_event(ticket, link, clock.utcnow()),
+        content_type="text/calendar; charset=utf-8",
+        headers={"Content-Disposition": f"attachment; filename={ticket.id}.ics"},
+    )
 
 
 def _join_base() -> str:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet, RSAKey
+
+from tickets.core import clock
+from tickets.core.ports import RecordStore
 
 LEEWAY = 5  # seconds of clock skew tolerated on exp/nbf/iat
 VERIFIED_CACHE_SIZE = 10_000  # tokens per worker whose signature need not be checked again
@@ -31,8 +32,8 @@ class KeyRing:
     """The keys in the key store; the newest signs, and retired ones stay published while
     tokens they signed may still be alive."""
 
-    def __init__(self, records, issuer: str, alg: str, max_token_ttl: int):
-        self.records = records  # a TinyRecordRepository of {"jwk", "alg", "created", "retired"}
+    def __init__(self, records: RecordStore, issuer: str, alg: str, max_token_ttl: int):
+        self.records = records  # {"jwk", "alg", "created", "retired"} by kid
         self.alg = alg
         self.max_token_ttl = max_token_ttl
         self._seen = None
@@ -42,6 +43,7 @@ class KeyRing:
         self._verified: dict[str, dict] = {}  # token -> claims whose signature checked out
         self._verified_for = None  # the KeySet those signatures were checked against
         self._registry = jwt.JWTClaimsRegistry(
+            now=lambda: int(clock.timestamp()),
             leeway=LEEWAY,
             iss={"essential": True, "value": issuer},
             exp={"essential": True},
@@ -95,7 +97,7 @@ class KeyRing:
         """(signing key, KeySet of published keys), rebuilt only when the key file changed."""
         # Rebuilt when the set of keys changed, and each minute so retired keys leave the JWKS on time.
         fingerprint = tuple(sorted((kid, record.get("retired")) for kid, record in self.records.all().items()))
-        if fingerprint != self._seen or time.monotonic() - self._built_at > 60:
+        if fingerprint != self._seen or clock.monotonic() - self._built_at > 60:
             current = self._current_record()
             if current is None:
                 raise InvalidToken("no signing key")
@@ -103,7 +105,7 @@ class KeyRing:
             self._signer = _import(current["jwk"])
             self._published = KeySet(published)
             self._seen = fingerprint
-            self._built_at = time.monotonic()
+            self._built_at = clock.monotonic()
         return self._signer, self._published
 
     def _current_record(self) -> dict | None:
@@ -111,7 +113,7 @@ class KeyRing:
         return max(live, key=lambda record: record["created"], default=None)
 
     def _published_records(self) -> list[dict]:
-        horizon = time.time() - self.max_token_ttl - LEEWAY
+        horizon = clock.timestamp() - self.max_token_ttl - LEEWAY
         return [
             record
             for record in self.records.all().values()
@@ -119,7 +121,7 @@ class KeyRing:
         ]
 
     def _add_new_key(self, retire: dict | None) -> str:
-        now = time.time()
+        now = clock.timestamp()
         if retire is not None:
             self.records.put(retire["jwk"]["kid"], {**retire, "retired": now})
         key = _generate(self.alg)

@@ -1,26 +1,20 @@
-"""Tickets as data, and the rules that need no storage, no Flask and no clock but the one given."""
+"""Tickets as data: types, statuses, refusals, the domain's errors and the durations that shape windows."""
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
-import secrets
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-# No 0/O and no 1/I/L: ids are read aloud and typed from printed invites.
-ID_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
-DEFAULT_ID_LENGTH = 9
-MIN_ID_LENGTH, MAX_ID_LENGTH = 6, 64
-MIN_TTL, MAX_TTL = 60, 2_592_000
-MIN_DURATION, MAX_DURATION = 1, 1440
-DEFAULT_DURATION = 30
-MAX_PROPERTIES_DEPTH = 32
+DEFAULT_DURATION = 30  # minutes of a scheduled ticket's appointment, when properties give none
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})$")
-MIN_SCHEDULE_YEAR, MAX_SCHEDULE_YEAR = 1970, 9000  # far from datetime's limits, whatever the windows add
+# Defaults of the Policy durations (seconds); the settings take theirs from here.
+DEFAULT_TICKET_TTL = 14_400
+DEFAULT_EARLY_JOIN = 1_800
+DEFAULT_SCHEDULE_GRACE = 3_600
+DEFAULT_RETENTION = 604_800
 
 
 class TicketType(StrEnum):
@@ -109,10 +103,10 @@ class ExchangeRefused(TicketError):
 class Policy:
     """The durations that shape validity windows, in seconds."""
 
-    ticket_ttl: int = 14_400
-    early_join: int = 1_800
-    schedule_grace: int = 3_600
-    retention: int = 604_800
+    ticket_ttl: int = DEFAULT_TICKET_TTL
+    early_join: int = DEFAULT_EARLY_JOIN
+    schedule_grace: int = DEFAULT_SCHEDULE_GRACE
+    retention: int = DEFAULT_RETENTION
 
 
 @dataclass(frozen=True)
@@ -180,28 +174,6 @@ class Ticket:
         return self.properties.get("duration", DEFAULT_DURATION)
 
 
-def new_ticket_id(length: int | None) -> str:
-    """A fresh random id from the unambiguous alphabet."""
-    size = length or DEFAULT_ID_LENGTH
-    return "".join(secrets.choice(ID_ALPHABET) for _ in range(size))
-
-
-def normalize_ticket_id(raw: str) -> str | None:
-    """The canonical (upper-case) id, or None if `raw` cannot be any ticket's id."""
-    candidate = raw.upper()
-    if not MIN_ID_LENGTH <= len(candidate) <= MAX_ID_LENGTH:
-        return None
-    if any(char not in ID_ALPHABET for char in candidate):
-        return None
-    return candidate
-
-
-def check_length(length: int | None) -> dict:
-    if length in (None, 0) or MIN_ID_LENGTH <= length <= MAX_ID_LENGTH:
-        return {}
-    return {"length": [f"Must be 0 (default {DEFAULT_ID_LENGTH}) or between {MIN_ID_LENGTH} and {MAX_ID_LENGTH}."]}
-
-
 def parse_rfc3339(value: str) -> datetime | None:
     """An aware datetime for an RFC 3339 date-time with offset, else None."""
     if not isinstance(value, str) or not RFC3339.match(value):
@@ -213,76 +185,6 @@ def parse_rfc3339(value: str) -> datetime | None:
     if parsed.tzinfo is None:
         return None
     return parsed
-
-
-def check_properties(properties: dict, ticket_type: TicketType) -> dict:
-    """Field errors of the meaningful keys, as {key: [message]}; empty if all is well."""
-    errors = {}
-    if "customer_id" in properties:
-        value = properties["customer_id"]
-        if not isinstance(value, str) or not value.strip() or len(value) > 256:
-            errors["customer_id"] = ["Must be a non-empty string of at most 256 characters."]
-    if "scheduled_date" in properties:
-        start = parse_rfc3339(properties["scheduled_date"])
-        if start is None:
-            errors["scheduled_date"] = ["Must be an RFC 3339 date-time with an offset, e.g. 2030-01-31T09:30:00+02:00."]
-        elif not MIN_SCHEDULE_YEAR <= start.year <= MAX_SCHEDULE_YEAR:
-            errors["scheduled_date"] = [f"Must be in the years {MIN_SCHEDULE_YEAR} to {MAX_SCHEDULE_YEAR}."]
-    elif ticket_type.scheduled:
-        errors["scheduled_date"] = [f"Required for {ticket_type.value}."]
-    if "duration" in properties:
-        value = properties["duration"]
-        if type(value) is not int or not MIN_DURATION <= value <= MAX_DURATION:
-            errors["duration"] = [f"Must be a whole number of minutes from {MIN_DURATION} to {MAX_DURATION}."]
-    for key in ("title", "description"):
-        if key in properties and not isinstance(properties[key], str):
-            errors[key] = ["Must be a string."]
-    return errors
-
-
-def check_json_value(value, depth: int = 0) -> str | None:
-    """Why `value` cannot be stored and echoed as JSON (too deep, not finite, not UTF-8), else None."""
-    if depth > MAX_PROPERTIES_DEPTH:
-        return f"Nested deeper than {MAX_PROPERTIES_DEPTH} levels."
-    if isinstance(value, float) and not math.isfinite(value):
-        return "Numbers must be finite."
-    if isinstance(value, str) and not is_unicode(value):
-        return "Strings must be valid Unicode (no lone surrogates)."
-    if isinstance(value, dict) and not all(is_unicode(key) for key in value):
-        return "Keys must be valid Unicode (no lone surrogates)."
-    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
-    for child in children:
-        problem = check_json_value(child, depth + 1)
-        if problem:
-            return problem
-    return None
-
-
-def is_unicode(text: str) -> bool:
-    """False for strings UTF-8 cannot carry (lone surrogates, which JSON escapes can smuggle in)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def validity_window(
-    ticket_type: TicketType, properties: dict, created_at: datetime, ttl: int | None, policy: Policy
-) -> tuple[datetime | None, datetime]:
-    """(not_before, expires_at) of a ticket, per SPEC section 4."""
-    if not ticket_type.scheduled:
-        return None, created_at + timedelta(seconds=ttl or policy.ticket_ttl)
-    start = parse_rfc3339(properties["scheduled_date"]).astimezone(UTC)
-    not_before = start - timedelta(seconds=policy.early_join)
-    if ttl:
-        return not_before, start + timedelta(seconds=ttl)
-    duration = properties.get("duration", DEFAULT_DURATION)
-    return not_before, start + timedelta(minutes=duration, seconds=policy.schedule_grace)
-
-
-def new_user_id(properties: dict) -> str:
-    return properties.get("customer_id") or str(uuid.uuid4())
 
 
 def format_time(value: datetime | None) -> str | None:

@@ -1,23 +1,11 @@
-"""What both stores share: their exceptions, and tickets as JSON records."""
+"""Tickets as JSON records, the same in both stores."""
 
 from __future__ import annotations
 
 import copy
 from datetime import datetime
 
-from tickets.domain import Ticket, TicketType
-
-
-class StorageError(Exception):
-    """The store cannot be read or written; the message names the file."""
-
-
-class CorruptStore(StorageError):
-    """A data file exists but is not what this service wrote; it is left untouched."""
-
-
-class TicketIdTaken(Exception):
-    """An id collision on insert: the caller draws a new id."""
+from tickets.core.domain import Ticket, TicketType
 
 
 def ticket_to_record(ticket: Ticket) -> dict:

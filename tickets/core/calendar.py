@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 from icalendar import Calendar, Event
 
-from tickets.domain import Ticket, WrongTicketType
+from tickets.core.domain import Ticket, WrongTicketType
 
 PRODID = "-//Ticket Service//Tickets//EN"
 UID_DOMAIN = "tickets"

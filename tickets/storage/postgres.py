@@ -12,8 +12,9 @@ from importlib import resources
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from tickets.domain import Ticket, TicketNotFound
-from tickets.storage.common import StorageError, TicketIdTaken, record_to_ticket, ticket_to_record
+from tickets.core.domain import Ticket, TicketNotFound
+from tickets.core.ports import StorageError, TicketIdTaken
+from tickets.storage.codec import record_to_ticket, ticket_to_record
 
 MIGRATION_LOCK = 0x7469636B  # advisory lock key: one node at a time applies migrations
 POOL_SIZE = 4
@@ -96,9 +97,6 @@ class PgTicketRepository:
 
     def __init__(self, store: PgStore):
         self.store = store
-
-    def prepare(self) -> None:
-        """Nothing to fold: every write is already in place."""
 
     def get(self, ticket_id: str) -> Ticket:
         with self.store.connection() as conn:

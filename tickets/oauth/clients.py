@@ -6,15 +6,16 @@ import hashlib
 import hmac
 import re
 import secrets
-import time
 
 from authlib.oauth2.rfc6749 import ClientMixin
 from authlib.oauth2.rfc6749.util import scope_to_list
 
+from tickets.core import clock, scopes
+from tickets.core.ports import RecordStore
+
 GRANT_TYPES = ("client_credentials",)
 AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 # Scope tokens per RFC 6749 section 3.3: printable ASCII without space, quote or backslash.
-RESERVED_SCOPE = "ticket"
 SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
 
 
@@ -32,8 +33,8 @@ def check_scope(scope: str) -> str:
     tokens = scope.split()
     if not tokens or not all(SCOPE_TOKEN.match(token) for token in tokens):
         raise ValueError(f"invalid scope {scope!r}")
-    if RESERVED_SCOPE in tokens:
-        raise ValueError(f"scope {RESERVED_SCOPE!r} is reserved for tokens exchanged from tickets")
+    if scopes.TICKET in tokens:
+        raise ValueError(f"scope {scopes.TICKET!r} is reserved for tokens exchanged from tickets")
     return " ".join(dict.fromkeys(tokens))
 
 
@@ -87,7 +88,7 @@ class Client(ClientMixin):
 class ClientRegistry:
     """Create, find, rotate and delete clients in a record repository."""
 
-    def __init__(self, records):
+    def __init__(self, records: RecordStore):
         self.records = records
 
     def find(self, client_id: str) -> Client | None:
@@ -107,7 +108,7 @@ class ClientRegistry:
             "scope": check_scope(scope),
             "salt": salt,
             "secretHash": hash_secret(secret, salt),
-            "createdAt": time.time(),
+            "createdAt": clock.timestamp(),
         }
         self.records.put(client_id, record)
         return _credentials(Client(client_id, record), secret)

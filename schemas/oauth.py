@@ -1,0 +1,66 @@
+"""Schemas of the OAuth2 endpoints: the token form and response, RFC 6749 errors, RFC 7662 introspection."""
+
+from marshmallow import INCLUDE, Schema, fields, validate
+
+GRANT_TYPES = ["client_credentials", "ticket"]
+
+
+class TokenRequestSchema(Schema):
+    """The token endpoint's form (RFC 6749 section 4.4, and grant_type=ticket); other parameters are ignored."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    grant_type = fields.String(required=True, validate=validate.OneOf(GRANT_TYPES))
+    ticket = fields.String(metadata={"description": "grant_type=ticket: the ticket id."})
+    scope = fields.String(metadata={"description": "client_credentials: default is the client's scope."})
+    client_id = fields.String(metadata={"description": "client_secret_post."})
+    client_secret = fields.String(metadata={"description": "client_secret_post."})
+
+
+class IntrospectionRequestSchema(Schema):
+    """RFC 7662 section 2.1; other parameters are ignored."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    token = fields.String(required=True)
+    token_type_hint = fields.String()
+
+
+class TokenResponseSchema(Schema):
+    """RFC 6749 section 5.1."""
+
+    access_token = fields.String(required=True)
+    token_type = fields.String(required=True)
+    expires_in = fields.Integer(required=True)
+    scope = fields.String()
+
+
+class OAuthErrorSchema(Schema):
+    """RFC 6749 section 5.2."""
+
+    error = fields.String(required=True)
+    error_description = fields.String()
+    error_uri = fields.String()
+
+
+class IntrospectionSchema(Schema):
+    """RFC 7662 section 2.2: `active`, and for an active token its claims (ticket tokens carry more)."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    active = fields.Boolean(required=True)
+    token_type = fields.String()
+    scope = fields.String()
+    client_id = fields.String()
+    sub = fields.String()
+    iss = fields.String()
+    exp = fields.Integer()
+    iat = fields.Integer()
+    jti = fields.String()
+    org = fields.String()
+    ticket = fields.String()
+    ticket_type = fields.String()
+    properties = fields.Dict()

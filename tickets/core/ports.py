@@ -1,0 +1,92 @@
+"""The seams below the domain: what a store must do, and what it may raise; and who makes tokens.
+
+Both backends (tickets.storage: TinyDB files and PostgreSQL) satisfy these Protocols, and one
+contract test suite (tests/storage/test_contract.py) runs against each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Protocol
+
+from tickets.core.domain import Ticket
+
+Decision = Callable[[Ticket], "Ticket | None"]
+
+
+class StorageError(Exception):
+    """The store cannot be read or written; the message names the file (or the database)."""
+
+
+class CorruptStore(StorageError):
+    """A data file exists but is not what this service wrote; it is left untouched."""
+
+
+class TicketIdTaken(Exception):
+    """An id collision on insert: the caller draws a new id."""
+
+
+class TicketStore(Protocol):
+    """Tickets by id. Raises TicketNotFound for an unknown id and StorageError when it cannot answer."""
+
+    def get(self, ticket_id: str) -> Ticket:
+        """The stored ticket (used-up single-use records included: the service decides who sees them)."""
+
+    def add(self, ticket: Ticket) -> None:
+        """Insert a new ticket; TicketIdTaken if the id exists."""
+
+    def change(self, ticket_id: str, decide: Decision) -> Ticket | None:
+        """Apply `decide` to the current ticket, excluding every other change of it on every worker and node:
+        it returns the ticket to store (the same object for no change) or None to delete it, or raises to refuse.
+        Returns what `decide` returned, once it is durable."""
+
+    def all(self) -> list[Ticket]:
+        """Every stored ticket."""
+
+    def remove_expired(self, expired_before: datetime, consumed_before: datetime) -> int:
+        """Delete tickets expired at or before `expired_before`, and used-up ones consumed at or before
+        `consumed_before`; returns how many."""
+
+    def count(self) -> int:
+        """How many tickets are stored."""
+
+
+class RecordStore(Protocol):
+    """Small JSON records by id (OAuth clients, signing keys)."""
+
+    def get(self, record_id: str) -> dict | None:
+        """A copy of the record, or None."""
+
+    def put(self, record_id: str, record: dict) -> None:
+        """Insert, or replace whole."""
+
+    def delete(self, record_id: str) -> bool:
+        """Remove; False if there was none."""
+
+    def all(self) -> dict[str, dict]:
+        """Every record by id; callers must not change what they get."""
+
+    def remove_many(self, record_ids: Iterable[str]) -> None:
+        """Remove these ids, where present."""
+
+    def locked(self) -> AbstractContextManager:
+        """Excludes every other writer of these records, in any process and on any node."""
+
+
+class ThrottleStore(Protocol):
+    """Failed exchanges per client address, shared by every worker and node."""
+
+    def recent(self, address: str, since: float) -> list[float]:
+        """The times (Unix seconds) of this address's failures after `since`."""
+
+    def record(self, address: str, now: float, since: float) -> None:
+        """Count a failure at `now`; failures at or before `since` may be forgotten."""
+
+
+class TokenIssuer(Protocol):
+    """Makes the access token a successful exchange hands out (the OAuth layer implements it)."""
+
+    def ticket_token(self, ticket: Ticket) -> dict:
+        """The RFC 6749 token response for a customer holding `ticket`."""

@@ -1,0 +1,1 @@
+"""The HTTP layer: flask-smorest blueprints, error handling, request logs and metrics."""

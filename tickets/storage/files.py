@@ -1,0 +1,197 @@
+"""Files that are never torn: atomic replacement, the data folder's modes, and TinyDB on such files.
+
+Every file is replaced whole (temp file, fsync, rename, fsync of the folder), so a reader never
+sees a torn file and needs no lock; every read-modify-write holds an inter-process file lock,
+because gunicorn runs several worker processes on the same files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+from filelock import FileLock
+from tinydb import TinyDB
+from tinydb.storages import Storage
+from tinydb.table import Table
+
+from tickets.core.ports import CorruptStore, StorageError
+
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+def prepare_data_dir(path: str) -> None:
+    """Create the data folder (mode 0700) or tighten an existing one."""
+    try:
+        os.makedirs(path, mode=DIR_MODE, exist_ok=True)
+        if os.stat(path).st_mode & 0o777 != DIR_MODE:
+            os.chmod(path, DIR_MODE)
+    except OSError as error:
+        raise StorageError(f"cannot use {path} as the data folder: {error.strerror}") from error
+
+
+def write_file_atomically(path: str, payload: bytes, durable: bool = True) -> int:
+    """Replace `path` with `payload` all at once; returns an open fd of the new file."""
+    folder = os.path.dirname(path) or "."
+    fd, temp_path = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(fd, view) :]
+        if durable:
+            os.fsync(fd)
+        os.replace(temp_path, path)
+    except BaseException:
+        os.close(fd)
+        unlink_quietly(temp_path)
+        raise
+    if durable:
+        _fsync_folder(folder)
+    return fd
+
+
+def _fsync_folder(folder: str) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+class AtomicJSONStorage(Storage):
+    """TinyDB storage that re-parses the file only when it was replaced, and writes atomically.
+
+    The service never changes a file in place, so "unchanged" is exact: the path still names
+    the inode this worker holds open (an open inode cannot be freed and reused), with the size
+    and mtime it had (an edit in place by someone else is noticed too).
+    """
+
+    def __init__(self, path: str, durable: bool = True):
+        self.path = path
+        self.durable = durable
+        self._data = None
+        self._fd = None
+        self._stamp = None
+
+    def read(self):
+        try:
+            current = os.stat(self.path)
+        except FileNotFoundError:
+            self._forget()
+            return None
+        except OSError as error:
+            raise StorageError(f"cannot read {self.path}: {error.strerror}") from error
+        if self._fd is not None and _same_file(self._stamp, current):
+            return self._data
+        return self._load()
+
+    def write(self, data) -> None:
+        try:
+            payload = json.dumps(data, separators=(",", ":"), allow_nan=False).encode()
+            fd = write_file_atomically(self.path, payload, self.durable)
+        except (OSError, ValueError) as error:
+            self._forget()  # TinyDB already changed the cached dict in place
+            reason = getattr(error, "strerror", None) or str(error)
+            raise StorageError(f"cannot write {self.path}: {reason}") from error
+        self._remember(data, fd)
+
+    def close(self) -> None:
+        self._forget()
+
+    def _load(self):
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError as error:
+            raise StorageError(f"cannot read {self.path}: {error.strerror}") from error
+        try:
+            with os.fdopen(os.dup(fd), "rb") as handle:
+                data = json.loads(handle.read())
+        except (OSError, ValueError, RecursionError) as error:
+            os.close(fd)
+            raise CorruptStore(f"{self.path} is not a valid data file ({error}); it was left untouched") from error
+        problem = _shape_problem(data)
+        if problem:
+            os.close(fd)
+            raise CorruptStore(f"{self.path} is not a valid data file ({problem}); it was left untouched")
+        self._remember(data, fd)
+        return data
+
+    def _remember(self, data, fd: int) -> None:
+        self._forget()
+        self._data, self._fd, self._stamp = data, fd, os.fstat(fd)
+
+    def _forget(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+        self._data, self._fd, self._stamp = None, None, None
+
+
+def _same_file(held: os.stat_result, current: os.stat_result) -> bool:
+    """Same inode (held open, so never reused) and not edited in place by someone else."""
+    def identity(info):
+        return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
+
+    return identity(held) == identity(current)
+
+
+def _shape_problem(data) -> str | None:
+    """What makes `data` not a TinyDB document tree, if anything."""
+    if not isinstance(data, dict):
+        return "the top level is not an object of tables"
+    for name, table in data.items():
+        if not isinstance(table, dict) or not all(isinstance(doc, dict) for doc in table.values()):
+            return f"table {name!r} is not an object of documents"
+    return None
+
+
+class StrIdTable(Table):
+    """Documents keyed by our own string ids (ticket ids, client ids, key ids)."""
+
+    document_id_class = str
+
+
+class StrIdTinyDB(TinyDB):
+    """TinyDB whose tables use string ids."""
+
+    table_class = StrIdTable
+
+
+def check_writable(folder: str) -> None:
+    """Refuse to start on a folder where no write could succeed (read-only mount, wrong owner)."""
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-probe.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as error:
+        raise StorageError(f"the data folder {folder} is not writable: {error.strerror}") from error
+
+
+class JsonStore:
+    """One TinyDB file with its lock: the building block of the repositories below."""
+
+    def __init__(self, path: str, durable: bool = True):
+        self.path = path
+        self.lock = FileLock(path + ".lock", mode=FILE_MODE)
+        self.db = StrIdTinyDB(path, storage=AtomicJSONStorage, durable=durable)
+
+    def table(self, name: str) -> Table:
+        return self.db.table(name, cache_size=0)
+
+    def check(self) -> None:
+        """Read the file now: raises CorruptStore or StorageError if it is unusable."""
+        self.db.storage.read()
+
+    def ensure_exists(self) -> None:
+        """Create an empty file if there is none, never touching one that exists."""
+        with self.lock:
+            if self.db.storage.read() is None:
+                self.db.storage.write({})
