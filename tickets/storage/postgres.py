@@ -88,7 +88,8 @@ def _migrations() -> list[tuple[int, str]]:
     return sorted((int(entry.name.split("_")[0]), entry.read_text()) for entry in scripts)
 
 
-def _dump(record: dict) -> str:
+def dump_record(record: dict) -> str:
+    """A record as compact JSON text, as the tables keep it."""
     return json.dumps(record, separators=(",", ":"), allow_nan=False)
 
 
@@ -110,7 +111,7 @@ class PgTicketRepository:
             inserted = conn.execute(
                 "INSERT INTO tickets (id, record, expires_at, consumed_at) VALUES (%s, %s, %s, %s) "
                 "ON CONFLICT (id) DO NOTHING",
-                (ticket.id, _dump(ticket_to_record(ticket)), ticket.expires_at, ticket.consumed_at),
+                (ticket.id, dump_record(ticket_to_record(ticket)), ticket.expires_at, ticket.consumed_at),
             ).rowcount
         if not inserted:
             raise TicketIdTaken(ticket.id)
@@ -128,7 +129,7 @@ class PgTicketRepository:
             elif updated is not current:
                 conn.execute(
                     "UPDATE tickets SET record = %s, expires_at = %s, consumed_at = %s WHERE id = %s",
-                    (_dump(ticket_to_record(updated)), updated.expires_at, updated.consumed_at, ticket_id),
+                    (dump_record(ticket_to_record(updated)), updated.expires_at, updated.consumed_at, ticket_id),
                 )
             return updated
 
@@ -167,7 +168,7 @@ class PgRecordRepository:
             conn.execute(
                 f"INSERT INTO {self.table} (id, record) VALUES (%s, %s) "
                 "ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record",
-                (record_id, _dump(record)),
+                (record_id, dump_record(record)),
             )
 
     def delete(self, record_id: str) -> bool:
