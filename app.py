@@ -46,8 +46,8 @@ def create_app(config: dict | None = None) -> Flask:
         hops = app.config["TICKETS_PROXY_FIX"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0, x_port=0, x_prefix=0)
 
-    app.extensions[EXTENSION] = build_services(app.config)
-    init_oauth(app)
+    services = app.extensions[EXTENSION] = build_services(app.config)
+    init_oauth(app, services.for_oauth())
     api = TicketApi(app)
     for blueprint in (tickets_api.blp, oauth.blp, oauth.root_blp, health.blp):
         api.register_blueprint(blueprint)

@@ -1,19 +1,18 @@
-"""The service objects of one app, kept in `app.extensions` and found from any request or command."""
+"""The service objects of one app, kept in `app.extensions` for the HTTP views and the CLI."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from flask import current_app
 
-if TYPE_CHECKING:  # the types only: this module sits below every layer that asks for the services
-    from tickets.core.service import TicketService
-    from tickets.oauth.clients import ClientRegistry
-    from tickets.oauth.keys import KeyRing
-    from tickets.oauth.throttle import ExchangeThrottle
-    from tickets.oauth.tokens import TokenSigner
-    from tickets.storage import Storage
+from tickets.core.service import TicketService
+from tickets.oauth.clients import ClientRegistry
+from tickets.oauth.keys import KeyRing
+from tickets.oauth.services import OAuthServices
+from tickets.oauth.throttle import ExchangeThrottle
+from tickets.oauth.tokens import TokenSigner
+from tickets.storage import Storage
 
 EXTENSION = "tickets"
 
@@ -28,6 +27,10 @@ class Services:
     tokens: TokenSigner
     throttle: ExchangeThrottle
     storage: Storage
+
+    def for_oauth(self) -> OAuthServices:
+        """The part the OAuth layer uses (see tickets.oauth.services)."""
+        return OAuthServices(self.tickets, self.clients, self.keys, self.tokens, self.throttle)
 
 
 def current_services() -> Services:

@@ -9,9 +9,9 @@ from flask import g
 from flask import request as flask_request
 
 from tickets import metrics
-from tickets.context import current_services
 from tickets.core import clock
 from tickets.core.domain import ExchangeRefused
+from tickets.oauth.services import oauth_services
 
 TOKEN_HEADERS = [("Content-Type", "application/json"), ("Cache-Control", "no-store"), ("Pragma", "no-cache")]
 
@@ -54,7 +54,7 @@ class TicketGrant(grants.BaseGrant, grants.TokenEndpointMixin):
             raise InvalidRequestError("Missing 'ticket' parameter.")
 
     def create_token_response(self):
-        services = current_services()
+        services = oauth_services()
         address = flask_request.remote_addr or "unknown"
         wait = services.throttle.retry_after(address, clock.timestamp())
         if wait:
@@ -74,7 +74,7 @@ class TicketGrant(grants.BaseGrant, grants.TokenEndpointMixin):
 
 def generate_client_token(grant_type, client, user=None, scope=None, expires_in=None, include_refresh_token=True):
     """authlib's token generator hook, used by the client-credentials grant: a signed JWT."""
-    token = current_services().tokens.client_token(client, client.get_allowed_scope(scope))
+    token = oauth_services().tokens.client_token(client, client.get_allowed_scope(scope))
     g.client_id, g.organization = client.client_id, client.organization_id  # for the request log
     metrics.TOKENS_ISSUED.labels(grant_type).inc()
     return token

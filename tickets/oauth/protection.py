@@ -8,16 +8,16 @@ from authlib.oauth2.rfc6750 import BearerTokenValidator, InsufficientScopeError
 from flask import g
 from flask_smorest import abort
 
-from tickets.context import current_services
 from tickets.core import scopes
 from tickets.core.service import Caller
 from tickets.oauth.keys import InvalidToken
+from tickets.oauth.services import oauth_services
 from tickets.oauth.tokens import AccessToken
 
 
 def token_stands(claims: dict) -> bool:
     """A token of a deleted client, or of a ticket revoked, disabled or deleted since, no longer stands."""
-    services = current_services()
+    services = oauth_services()
     if "ticket" in claims:
         return services.tickets.ticket_token_active(claims["ticket"], claims["iat"])
     return services.clients.find(claims.get("client_id")) is not None
@@ -26,7 +26,7 @@ def token_stands(claims: dict) -> bool:
 def read_token(token_string: str) -> AccessToken | None:
     """The claims of a token we signed and that is in its time, else None."""
     try:
-        return AccessToken(current_services().keys.verify(token_string), token_stands)
+        return AccessToken(oauth_services().keys.verify(token_string), token_stands)
     except InvalidToken:
         return None
 

@@ -9,9 +9,9 @@ from flask import Flask
 from flask import request as flask_request
 from werkzeug.datastructures import CombinedMultiDict
 
-from tickets.context import current_services
 from tickets.oauth.grants import ClientCredentialsGrant, TicketGrant, generate_client_token
 from tickets.oauth.introspection import Introspection, authenticate_bearer_client
+from tickets.oauth.services import EXTENSION, OAuthServices, oauth_services
 
 
 class BodyFirstPayload(FlaskOAuth2Payload):
@@ -52,7 +52,7 @@ class TicketAuthorizationServer(AuthorizationServer):
 
 
 def find_client(client_id):
-    return current_services().clients.find(client_id)
+    return oauth_services().clients.find(client_id)
 
 
 # Module-level singletons (authlib's pattern); grants and endpoints find the app's services per request.
@@ -63,7 +63,8 @@ authorization.register_client_auth_method("bearer_token", authenticate_bearer_cl
 authorization.register_endpoint(Introspection)
 
 
-def init_oauth(app: Flask) -> None:
+def init_oauth(app: Flask, services: OAuthServices) -> None:
     """Bind authlib's server to the app; init_app installs a default generator, so ours goes after it."""
+    app.extensions[EXTENSION] = services
     authorization.init_app(app)
     authorization.register_token_generator("default", generate_client_token)
