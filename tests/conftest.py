@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import copy
+import inspect
 import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from joserfc.jwk import RSAKey
 
 from app import create_app
 from tickets.context import current_services
+from tickets.core import clock as service_clock
+from tickets.storage import open_storage
 
 ORG = "org-a"
 T0 = datetime(2030, 1, 10, 12, 0, 0, tzinfo=UTC)
@@ -65,12 +70,45 @@ def data_dir(tmp_path):
     return tmp_path / "data"
 
 
+@pytest.fixture(scope="session")
+def signing_key() -> tuple[str, dict]:
+    """One RS256 signing key for the whole run, as tickets/oauth/keys.py stores it: (kid, record).
+
+    Making an RSA-2048 key costs tens of milliseconds, and nearly every test starts an app: the tests
+    that are not about keys share this one. Tests of keys (rotation, ES256, first start) make their own.
+    """
+    key = RSAKey.generate_key(2048, parameters={"use": "sig", "alg": "RS256"}, auto_kid=True)
+    record = {"jwk": key.as_dict(private=True), "alg": "RS256", "created": service_clock.timestamp(), "retired": None}
+    return key.kid, record
+
+
+def seed_signing_key(data_dir, signing_key: tuple[str, dict]) -> None:
+    """Put a signing key into a data folder's key store, so that the app starting on it makes none."""
+    kid, record = signing_key
+    storage = open_storage(str(data_dir))
+    try:
+        storage.keys.put(kid, copy.deepcopy(record))
+    finally:
+        storage.close()
+
+
 @pytest.fixture
-def app(request, data_dir):
+def make_app(signing_key):
+    """A factory of apps (TESTING) on a data folder holding the session's signing key; keywords are settings."""
+
+    def build(data_dir, **config):
+        seed_signing_key(data_dir, signing_key)
+        return create_app({"TESTING": True, "TICKETS_DATA_DIR": str(data_dir), **config})
+
+    return build
+
+
+@pytest.fixture
+def app(request, data_dir, make_app):
     """The app on a fresh data folder; a test that moves the clock has it frozen before anything is made."""
     if "clock" in request.fixturenames:
         request.getfixturevalue("clock")
-    return create_app({"TESTING": True, "TICKETS_DATA_DIR": str(data_dir)})
+    return make_app(data_dir)
 
 
 @pytest.fixture
@@ -179,3 +217,26 @@ def database_url(postgres_admin_url):
     from tests.postgres import create_database
 
     return create_database(postgres_admin_url)
+
+
+def protocol_mismatches(implementation, protocol) -> list[str]:
+    """How `implementation` fails to satisfy the typing.Protocol `protocol` structurally: each method the Protocol
+    declares must exist and take the same parameters (names, kinds, defaults). Empty when it satisfies it."""
+    problems = []
+    for name, declared in vars(protocol).items():
+        if name.startswith("_") or not inspect.isfunction(declared):
+            continue
+        method = getattr(implementation, name, None)
+        if not callable(method):
+            problems.append(f"{type(implementation).__name__} has no method {name}")
+            continue
+        wanted = parameter_shape(list(inspect.signature(declared).parameters.values())[1:])  # without self
+        given = parameter_shape(list(inspect.signature(method).parameters.values()))
+        if given != wanted:
+            problems.append(f"{type(implementation).__name__}.{name} takes {given}, the Protocol {wanted}")
+    return problems
+
+
+def parameter_shape(parameters: list[inspect.Parameter]) -> list[tuple]:
+    """What callers rely on of parameters: names, kinds, and which have a default."""
+    return [(param.name, param.kind.name, param.default is inspect.Parameter.empty) for param in parameters]

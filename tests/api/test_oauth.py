@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
-import time
 from datetime import datetime, timedelta
 
 import jwt
@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from app import create_app
 from tests.conftest import ORG, T0, bearer, exchange, fetch_token, make_client
 from tickets.context import current_services
+from tickets.core import clock as service_clock
+from tickets.storage import StorageError
 
 TOKEN = "/security/oauth/token"
 INTROSPECT = "/security/oauth/introspect"
@@ -25,6 +27,10 @@ TICKET = "/security/ticket"
 ISSUER = "http://localhost:8080/security"
 CLIENT_CLAIMS = {"iss", "sub", "client_id", "org", "scope", "iat", "exp", "jti"}
 TICKET_CLAIMS = {"iss", "sub", "org", "scope", "ticket", "ticket_type", "properties", "iat", "exp", "jti"}
+# SPEC section 5 gives an unknown client id the same error as a wrong secret, and a failed client authentication is
+# 401 invalid_client (RFC 6749 section 5.2). The service answers an unknown client_id sent in the body
+# (client_secret_post) with 400: those assertions keep the two statuses they had until it does (reported).
+UNKNOWN_CLIENT_BY_POST = {400, 401}
 
 
 def b64url(raw: bytes) -> str:
@@ -132,7 +138,7 @@ def test_body_wins_over_query_string(test_client, oauth_client, create_ticket):
         query_string=_secrets(oauth_client),
         data={"grant_type": "client_credentials", "client_id": oauth_client["client_id"], "client_secret": "wrong"},
     )
-    assert wrong_in_body.status_code in (400, 401)
+    assert wrong_in_body.status_code == 401
     assert wrong_in_body.json["error"] == "invalid_client"
     ticket = create_ticket()
     by_ticket = test_client.post(
@@ -143,51 +149,63 @@ def test_body_wins_over_query_string(test_client, oauth_client, create_ticket):
 
 @pytest.mark.parametrize("how", ["basic", "post"])
 def test_wrong_secret_is_invalid_client(test_client, oauth_client, how):
-    """A wrong secret is an RFC 6749 invalid_client error (401 for Basic)."""
+    """A wrong secret is an RFC 6749 invalid_client error, 401 whichever way the client authenticates."""
     if how == "basic":
         response = test_client.post(
             TOKEN, data={"grant_type": "client_credentials"}, auth=(oauth_client["client_id"], "wrong")
         )
-        assert response.status_code == 401
     else:
         response = test_client.post(
             TOKEN,
             data={"grant_type": "client_credentials", "client_id": oauth_client["client_id"], "client_secret": "x"},
         )
-        assert response.status_code in (400, 401)
+    assert response.status_code == 401
     assert response.json["error"] == "invalid_client"
     assert "access_token" not in response.json
 
 
 @pytest.mark.parametrize(
-    "data",
+    "data, statuses",
     [
-        {"grant_type": "client_credentials", "client_id": "nobody", "client_secret": "x"},
-        {"grant_type": "client_credentials"},
-        {"grant_type": "client_credentials", "client_id": "", "client_secret": ""},
+        ({"grant_type": "client_credentials", "client_id": "nobody", "client_secret": "x"}, UNKNOWN_CLIENT_BY_POST),
+        ({"grant_type": "client_credentials"}, {401}),
+        ({"grant_type": "client_credentials", "client_id": "", "client_secret": ""}, {401}),
     ],
 )
-def test_unknown_or_missing_client_is_invalid_client(test_client, data):
-    """An unknown client, or none at all, is invalid_client."""
+def test_unknown_or_missing_client_is_invalid_client(test_client, data, statuses):
+    """An unknown client, or none at all, is a 401 invalid_client."""
     response = test_client.post(TOKEN, data=data)
-    assert response.status_code in (400, 401)
+    assert response.status_code in statuses
     assert response.json["error"] == "invalid_client"
 
 
-def test_deleted_client_cannot_get_tokens(app, test_client, services, oauth_client):
-    """A deleted client's secret stops working at once."""
+@pytest.mark.parametrize("how, statuses", [("basic", {401}), ("post", UNKNOWN_CLIENT_BY_POST)])
+def test_deleted_client_cannot_get_tokens(app, test_client, services, oauth_client, how, statuses):
+    """A deleted client's secret stops working at once: 401 invalid_client."""
     services.clients.delete(oauth_client["client_id"])
-    response = test_client.post(TOKEN, data={"grant_type": "client_credentials", **_secrets(oauth_client)})
-    assert response.status_code in (400, 401)
+    if how == "basic":
+        basic = (oauth_client["client_id"], oauth_client["client_secret"])
+        response = test_client.post(TOKEN, data={"grant_type": "client_credentials"}, auth=basic)
+    else:
+        response = test_client.post(TOKEN, data={"grant_type": "client_credentials", **_secrets(oauth_client)})
+    assert response.status_code in statuses
     assert response.json["error"] == "invalid_client"
 
 
 def test_unsupported_grant_type(test_client, oauth_client):
-    """Grant types other than client_credentials and ticket are unsupported_grant_type."""
-    for grant in ("password", "authorization_code", "refresh_token", ""):
+    """Grant types other than client_credentials and ticket are a 400 unsupported_grant_type."""
+    expected = {
+        "password": {"unsupported_grant_type"},
+        "authorization_code": {"unsupported_grant_type"},
+        "refresh_token": {"unsupported_grant_type"},
+        # An empty grant_type counts as omitted (RFC 6749 section 3.2), which section 5.2 makes invalid_request;
+        # the service answers unsupported_grant_type, so this one keeps both until it does (reported).
+        "": {"unsupported_grant_type", "invalid_request"},
+    }
+    for grant, errors in expected.items():
         response = test_client.post(TOKEN, data={"grant_type": grant, **_secrets(oauth_client)})
         assert response.status_code == 400
-        assert response.json["error"] in ("unsupported_grant_type", "invalid_request")
+        assert response.json["error"] in errors
 
 
 def test_scope_defaults_to_registered_scope(app, test_client):
@@ -219,9 +237,9 @@ def test_unknown_scope_is_invalid_scope(test_client, oauth_client, scope):
 
 def test_client_token_claims(test_client, oauth_client):
     """A client token carries exactly iss, sub, client_id, org, scope, iat, exp (1 h), jti, with a published kid."""
-    before = int(time.time())
+    before = int(service_clock.timestamp())
     token = fetch_token(test_client, oauth_client)
-    after = int(time.time())
+    after = int(service_clock.timestamp())
     header = jwt.get_unverified_header(token)
     assert header["alg"] == "RS256"
     assert header["kid"] in {key["kid"] for key in jwks(test_client)["keys"]}
@@ -251,14 +269,27 @@ def test_jwks_publishes_public_keys_only(test_client):
     assert keys
     for key in keys:
         assert key["kid"]
-        assert key["kty"] in ("RSA", "EC")
+        assert key["kty"] == "RSA"  # RS256, the default TICKETS_JWT_ALG; test_es256_keys covers EC
+        assert key["use"] == "sig" and key["alg"] == "RS256"
         assert not {"d", "p", "q", "dp", "dq", "qi"} & set(key)
 
 
-def test_issuer_setting_is_used(tmp_path):
+def test_first_start_makes_a_signing_key(tmp_path):
+    """On an empty data folder the app makes an RS256 key, publishes it and signs with it; a restart keeps it."""
+    config = {"TESTING": True, "TICKETS_DATA_DIR": str(tmp_path / "first")}
+    app = create_app(config)
+    client = app.test_client()
+    (key,) = jwks(client)["keys"]
+    assert (key["kty"], key["alg"], key["use"]) == ("RSA", "RS256", "sig")
+    token = fetch_token(client, make_client(app))
+    assert jwt.get_unverified_header(token) == {"alg": "RS256", "kid": key["kid"], "typ": "JWT"}
+    assert jwks(create_app(config).test_client())["keys"] == [key]
+
+
+def test_issuer_setting_is_used(make_app, tmp_path):
     """TICKETS_ISSUER is the iss claim and the metadata's issuer."""
     issuer = "https://auth.example.com/security"
-    app = create_app({"TESTING": True, "TICKETS_DATA_DIR": str(tmp_path / "iss"), "TICKETS_ISSUER": issuer})
+    app = make_app(tmp_path / "iss", TICKETS_ISSUER=issuer)
     client = app.test_client()
     token = fetch_token(client, make_client(app))
     assert decode(client, token, issuer=issuer)["iss"] == issuer
@@ -283,7 +314,7 @@ def test_ticket_token_claims(test_client, create_ticket):
     """A ticket token carries the ticket's user, org, id, type and properties; it lives 4 h."""
     properties = {"customer_id": "cust-9", "conference_id": "conf-1", "applicationId": "app-2", "x": [1, {"y": None}]}
     ticket = create_ticket("MULTI_USE_TICKET", properties)
-    before = int(time.time())
+    before = int(service_clock.timestamp())
     response = exchange(test_client, ticket["id"])
     assert response.status_code == 200, response.json
     assert response.headers["Cache-Control"] == "no-store"
@@ -372,6 +403,19 @@ def test_missing_ticket_is_invalid_request(test_client, data):
     response = test_client.post(TOKEN, data=data)
     assert response.status_code == 400
     assert response.json["error"] == "invalid_request"
+
+
+def test_exchange_whose_token_fails_leaves_the_ticket_unused(test_client, create_ticket, services, monkeypatch):
+    """If the token cannot be signed, the single-use ticket is not consumed."""
+    ticket = create_ticket("SINGLE_USE_TICKET")
+
+    def broken_sign(claims):
+        raise StorageError("keys.json unreadable")
+
+    monkeypatch.setattr(services.keys, "sign", broken_sign)
+    assert exchange(test_client, ticket["id"]).status_code == 503
+    monkeypatch.undo()
+    assert exchange(test_client, ticket["id"]).status_code == 200
 
 
 @pytest.mark.parametrize("ticket_type", ["SINGLE_USE_TICKET", "GENESYS_SINGLE_USE_TICKET"])
@@ -492,15 +536,16 @@ def test_ticket_token_cannot_manage(test_client, auth, create_ticket, method, su
 
 
 @pytest.fixture
-def throttled_app(tmp_path):
+def throttled_app(make_app, tmp_path):
     """An app that throttles after three failed exchanges a minute."""
-    return create_app(
-        {"TESTING": True, "TICKETS_DATA_DIR": str(tmp_path / "thr"), "TICKETS_EXCHANGE_FAILURES_PER_MINUTE": 3}
-    )
+    return make_app(tmp_path / "thr", TICKETS_EXCHANGE_FAILURES_PER_MINUTE=3)
 
 
-def test_failed_exchanges_are_throttled(throttled_app):
-    """After the limit of failures, an address gets 429 with Retry-After 1-60, even for a good ticket."""
+def test_failed_exchanges_are_throttled(throttled_app, clock):
+    """After the limit of failures, an address gets 429 with Retry-After, even for a good ticket.
+
+    The clock stands still, so the wait is the whole minute until the first failure leaves the window.
+    """
     client = throttled_app.test_client()
     headers = bearer(fetch_token(client, make_client(throttled_app)))
     good = create(client, headers)
@@ -510,11 +555,11 @@ def test_failed_exchanges_are_throttled(throttled_app):
         assert response.json == refusal("NOT_FOUND")
     blocked = exchange(client, "ABCDEFGHJ")
     assert blocked.status_code == 429
-    assert 1 <= int(blocked.headers["Retry-After"]) <= 60
-    assert blocked.json["error"]
+    assert blocked.headers["Retry-After"] == "60"
+    assert blocked.json["error"] == "slow_down"
     good_blocked = exchange(client, good["id"])
     assert good_blocked.status_code == 429
-    assert 1 <= int(good_blocked.headers["Retry-After"]) <= 60
+    assert good_blocked.headers["Retry-After"] == "60"
     spoofed = client.post(
         TOKEN, data={"grant_type": "ticket", "ticket": good["id"]}, headers={"X-Forwarded-For": "10.1.1.1"}
     )
@@ -562,16 +607,9 @@ def test_throttle_forgets_after_a_minute(throttled_app, clock):
     assert exchange(client, "ABCDEFGHJ").status_code == 400
 
 
-def test_forwarded_for_counts_behind_configured_proxy(tmp_path):
+def test_forwarded_for_counts_behind_configured_proxy(make_app, tmp_path):
     """With TICKETS_PROXY_FIX set, X-Forwarded-For names the address that is throttled."""
-    app = create_app(
-        {
-            "TESTING": True,
-            "TICKETS_DATA_DIR": str(tmp_path / "proxy"),
-            "TICKETS_EXCHANGE_FAILURES_PER_MINUTE": 3,
-            "TICKETS_PROXY_FIX": 1,
-        }
-    )
+    app = make_app(tmp_path / "proxy", TICKETS_EXCHANGE_FAILURES_PER_MINUTE=3, TICKETS_PROXY_FIX=1)
     client = app.test_client()
 
     def guess(address):
@@ -586,14 +624,13 @@ def test_forwarded_for_counts_behind_configured_proxy(tmp_path):
     assert exchange(client, "ABCDEFGHJ").status_code == 400
 
 
-def test_throttle_is_shared_by_processes_on_one_data_dir(tmp_path):
+def test_throttle_is_shared_by_processes_on_one_data_dir(make_app, tmp_path):
     """Two app instances on one data folder (as gunicorn workers) share the failure count."""
-    config = {"TESTING": True, "TICKETS_DATA_DIR": str(tmp_path / "shared"), "TICKETS_EXCHANGE_FAILURES_PER_MINUTE": 3}
-    first = create_app(config).test_client()
-    second = create_app(config).test_client()
-    exchange(first, "ABCDEFGHJ")
-    exchange(second, "ABCDEFGHJ")
-    exchange(first, "ABCDEFGHJ")
+    first = make_app(tmp_path / "shared", TICKETS_EXCHANGE_FAILURES_PER_MINUTE=3).test_client()
+    second = make_app(tmp_path / "shared", TICKETS_EXCHANGE_FAILURES_PER_MINUTE=3).test_client()
+    assert exchange(first, "ABCDEFGHJ").status_code == 400
+    assert exchange(second, "ABCDEFGHJ").status_code == 400
+    assert exchange(first, "ABCDEFGHJ").status_code == 400
     assert exchange(second, "ABCDEFGHJ").status_code == 429
 
 
@@ -614,14 +651,20 @@ def public_pem(test_client) -> bytes:
     return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
+@functools.cache
+def stranger_key() -> rsa.RSAPrivateKey:
+    """An RSA key that is not the service's, made once per run: it only has to differ from the service's."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
 def bad_tokens(test_client, services, oauth_client) -> dict[str, str]:
     """Tokens that must all be refused, by name."""
-    now = int(time.time())
+    now = int(service_clock.timestamp())
     claims = valid_claims(test_client, oauth_client)
     kid = jwks(test_client)["keys"][0]["kid"]
     genuine = fetch_token(test_client, oauth_client)
     head, payload, signature = genuine.split(".")
-    stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    stranger = stranger_key()
     hs_header = {"alg": "HS256", "typ": "JWT", "kid": kid}
     hs_input = f"{b64json(hs_header)}.{b64json(claims)}".encode()
     hs_signature = hmac.new(public_pem(test_client), hs_input, hashlib.sha256).digest()
@@ -701,7 +744,7 @@ def test_bad_tokens_are_401(test_client, services, oauth_client, name):
 
 def test_token_within_leeway_is_accepted(test_client, services, oauth_client):
     """A token that is still in its time is accepted when signed by the service's key."""
-    now = int(time.time())
+    now = int(service_clock.timestamp())
     claims = valid_claims(test_client, oauth_client)
     token = services.keys.sign({**claims, "iat": now - 60, "exp": now + 60})
     assert test_client.get(TICKET, headers=bearer(token)).status_code == 200
@@ -804,6 +847,21 @@ def test_ticket_token_inactive_after_ticket_is_withdrawn(test_client, auth, oaut
     assert introspect(test_client, oauth_client, token).json == {"active": False}
 
 
+def test_enabling_again_does_not_revive_old_ticket_tokens(test_client, auth, create_ticket, services, clock):
+    """A token from before a disable stays void after enable; a new exchange works."""
+    ticket = create_ticket("MULTI_USE_TICKET")
+    old = exchange(test_client, ticket["id"]).json["access_token"]
+    test_client.post(f"/security/ticket/{ticket['id']}/disable", headers=auth)
+    test_client.post(f"/security/ticket/{ticket['id']}/enable", headers=auth)
+    introspected = test_client.post("/security/oauth/introspect", data={"token": old}, headers=auth).json
+    assert introspected == {"active": False}
+    assert test_client.get(f"/security/ticket/{ticket['id']}", headers=bearer(old)).status_code == 401
+    # A token made a little later than the disable (iat has whole seconds) stands.
+    clock.advance(seconds=2)
+    fresh = exchange(test_client, ticket["id"]).json["access_token"]
+    assert test_client.post("/security/oauth/introspect", data={"token": fresh}, headers=auth).json["active"] is True
+
+
 def test_ticket_token_inactive_after_ticket_past_retention(test_client, oauth_client, services, create_ticket, clock):
     """A ticket purged after retention no longer backs its tokens."""
     ticket = create_ticket(ttl=60)
@@ -844,7 +902,8 @@ def test_introspection_refuses_client_without_global(app, test_client, oauth_cli
     """A client without scope global may not introspect."""
     narrow = make_client(app, name="narrow", scope="other")
     response = introspect(test_client, narrow, fetch_token(test_client, oauth_client), how)
-    assert 400 <= response.status_code < 500
+    assert response.status_code == 403
+    assert response.json["error"] == "insufficient_scope"
     assert "active" not in response.json
 
 
@@ -859,7 +918,8 @@ def test_introspection_needs_authentication(test_client, oauth_client, create_ti
     as_ticket = test_client.post(
         INTROSPECT, data={"token": token}, headers=bearer(ticket_token(test_client, ticket["id"]))
     )
-    assert 400 <= as_ticket.status_code < 500
+    assert as_ticket.status_code == 401
+    assert as_ticket.json["error"] == "invalid_client"
     assert "active" not in as_ticket.json
 
 

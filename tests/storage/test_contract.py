@@ -1,4 +1,5 @@
-"""One contract, two backends: the TinyDB files and PostgreSQL behave alike behind the repository interfaces."""
+"""One contract, every backend: the TinyDB files, PostgreSQL and the tests' in-memory store behave alike behind
+the Protocols of tickets/core/ports.py."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
+from tests.conftest import protocol_mismatches
+from tests.memory_store import MemoryTicketStore
 from tickets.core.domain import Ticket, TicketNotFound, TicketType
-from tickets.storage import TicketIdTaken, open_storage
+from tickets.core.ports import RecordStore, ThrottleStore, TicketStore
+from tickets.storage import Storage, TicketIdTaken, open_storage
 
 NOW = datetime(2030, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
 JOIN_TIMEOUT = 60  # seconds: a thread still running after this means a hang, reported as a failure
@@ -26,22 +30,46 @@ def make_ticket(ticket_id: str = "ABCDEFGHJ", **fields) -> Ticket:
     return Ticket(**{**values, **fields})
 
 
-class Backend:
-    """One backend's data (a folder or a database): opens Storage objects on it, each like another app node."""
+class Same:
+    """Equal only to the very same object: a footprint of the in-memory store tells a rewrite from no write."""
 
-    def __init__(self, kind: str, location: str):
+    def __init__(self, value):
+        self.value = value
+
+    def __eq__(self, other):
+        return isinstance(other, Same) and other.value is self.value
+
+    def __repr__(self):
+        return f"Same({self.value!r})"
+
+
+class Backend:
+    """One backend's data (a folder, a database, or a dict): opens Storage objects on it, each like another app node."""
+
+    def __init__(self, kind: str, location):
         self.kind = kind
-        self.location = location
+        self.location = location  # a folder, a database URL, or the MemoryTicketStore holding the tickets
         self.opened = []
 
     def open(self):
         """A new Storage on the same data, closed at teardown."""
-        storage = open_storage("", self.location) if self.kind == "postgres" else open_storage(self.location)
+        if self.kind == "memory":
+            storage = Storage(
+                tickets=self.location.sibling(), clients=None, keys=None, throttle=None,
+                check=lambda: None, close=lambda: None,
+            )
+        elif self.kind == "postgres":
+            storage = open_storage("", self.location)
+        else:
+            storage = open_storage(self.location)
         self.opened.append(storage)
         return storage
 
     def footprint(self):
-        """What a write would change: the files with their contents, or each ticket row's version (xmin)."""
+        """What a write would change: the files with their contents, each ticket row's version (xmin), or each
+        stored object itself."""
+        if self.kind == "memory":
+            return {ticket_id: Same(ticket) for ticket_id, ticket in self.location.tickets.items()}
         if self.kind == "postgres":
             with psycopg.connect(self.location) as conn:
                 return conn.execute("SELECT id, xmin::text, ctid::text FROM tickets ORDER BY id").fetchall()
@@ -57,10 +85,17 @@ class Backend:
             storage.close()
 
 
-@pytest.fixture(params=["tinydb", "postgres"])
+@pytest.fixture(params=["tinydb", "postgres", "memory"])
 def backend(request, tmp_path):
-    """The backend under test; PostgreSQL asks for its fresh database only when it is the one under test."""
-    if request.param == "postgres":
+    """The backend under test; PostgreSQL asks for its fresh database only when it is the one under test.
+
+    The in-memory store (tests/memory_store.py) is a TicketStore only, so it skips the tests marked full_storage.
+    """
+    if request.param == "memory":
+        if request.node.get_closest_marker("full_storage"):
+            pytest.skip("the in-memory store is a TicketStore only: no client, key or throttle records")
+        location = MemoryTicketStore()
+    elif request.param == "postgres":
         location = request.getfixturevalue("database_url")
     else:
         location = str(tmp_path / "data")
@@ -111,6 +146,19 @@ def within(seconds: float, action):
     assert not thread.is_alive(), f"still blocked after {seconds} s"
     assert "value" in result, "the action raised (see the thread's traceback above)"
     return result["value"]
+
+
+# --- the Protocols ---------------------------------------------------------------------------------------------
+
+
+STORES = {"tickets": TicketStore, "clients": RecordStore, "keys": RecordStore, "throttle": ThrottleStore}
+
+
+def test_every_store_satisfies_its_protocol(backend, storage):
+    """Each store of the backend has every method of its Protocol, with the Protocol's parameters."""
+    stores = {"tickets": TicketStore} if backend.kind == "memory" else STORES
+    for attribute, protocol in stores.items():
+        assert protocol_mismatches(getattr(storage, attribute), protocol) == [], attribute
 
 
 # --- tickets ---------------------------------------------------------------------------------------------------
@@ -281,6 +329,7 @@ def test_remove_expired_compares_instants_not_wall_clock_text(storage):
 # --- records (clients, keys) -----------------------------------------------------------------------------------
 
 
+@pytest.mark.full_storage
 @pytest.mark.parametrize("kind", ["clients", "keys"])
 def test_records_put_get_delete_all_remove_many(storage, kind):
     """put (insert or replace), get (None if unknown), delete (True once), all, remove_many (unknown ids ignored)."""
@@ -304,6 +353,7 @@ def test_records_put_get_delete_all_remove_many(storage, kind):
     assert list(records.all()) == ["b"]
 
 
+@pytest.mark.full_storage
 def test_clients_and_keys_are_separate(storage):
     """The same id in clients and keys names two different records."""
     storage.clients.put("same", {"what": "client"})
@@ -313,6 +363,7 @@ def test_clients_and_keys_are_separate(storage):
     assert storage.keys.get("same") is None
 
 
+@pytest.mark.full_storage
 @pytest.mark.parametrize("kind", ["clients", "keys"])
 def test_locked_excludes_another_node(storage, other_node, kind):
     """locked() on two nodes at once: the holders' intervals never overlap, and each writes inside it."""
@@ -342,6 +393,7 @@ def test_locked_excludes_another_node(storage, other_node, kind):
 # --- throttle --------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.full_storage
 def test_throttle_recent_and_record(storage):
     """recent() returns this address's failures after `since` (exclusive), none of another address."""
     base = 1_900_000_000.123456
@@ -358,6 +410,7 @@ def test_throttle_recent_and_record(storage):
     assert throttle.recent("10.0.0.3", 0) == []
 
 
+@pytest.mark.full_storage
 def test_throttle_forgets_entries_older_than_the_window(storage):
     """A record whose `since` is past older entries drops them: even recent(since=0) does not return them."""
     base = 1_900_000_000.0
@@ -370,6 +423,7 @@ def test_throttle_forgets_entries_older_than_the_window(storage):
 # --- several nodes ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.full_storage
 def test_two_nodes_see_each_others_writes_at_once(storage, other_node):
     """Every write on one node is visible on the other at the next read."""
     storage.tickets.add(make_ticket())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import multiprocessing
 import os
@@ -10,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.conftest import exchange
 from tickets.core.domain import Ticket, TicketNotFound, TicketType
 from tickets.storage import CorruptStore, StorageError, TicketIdTaken, open_storage
 from tickets.storage import journal as repository
@@ -259,3 +261,23 @@ def test_corrupt_journal_entry_is_refused_and_untouched(repo):
     with pytest.raises(CorruptStore, match=os.path.basename(path)):
         TicketRepository(JsonStore(repo.store.path)).get("ABCDEFGHJ")
     assert open(path, "rb").read() == b"{torn"
+
+
+def test_failed_compaction_does_not_fail_a_write_that_is_on_disk(test_client, auth, monkeypatch):
+    """The journal entry is durable before compaction; a compaction that fails is retried later, not a 503."""
+    monkeypatch.setattr(repository, "MIN_COMPACTION", 1)
+    real_fsync = os.fsync
+    writes = {"n": 0}
+
+    def fsync_failing_for_snapshots(fd):
+        if os.readlink(f"/proc/self/fd/{fd}").split("/")[-1].startswith(".tickets.json."):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        writes["n"] += 1
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync_failing_for_snapshots)
+    created = test_client.post("/security/ticket", json={"type": "SINGLE_USE_TICKET", "properties": {}}, headers=auth)
+    assert created.status_code == 200
+    assert exchange(test_client, created.json["id"]).status_code == 200
+    monkeypatch.undo()
+    assert exchange(test_client, created.json["id"]).json["error_description"] == "NOT_FOUND"

@@ -44,7 +44,8 @@ def test_metrics_add_up_across_workers(gunicorn):
     requests.post(f"{server.url}/security/ticket/{multi[0]['id']}/revoke", headers=bearer(token), timeout=10)
     assert exchange(server.url, multi[0]["id"]).json()["error_description"] == "REVOKED"
     for ticket in multi[1:4]:
-        assert requests.get(f"{server.url}/security/ticket/{ticket['id']}", headers=bearer(token), timeout=10).ok
+        response = requests.get(f"{server.url}/security/ticket/{ticket['id']}", headers=bearer(token), timeout=10)
+        assert response.status_code == 200, response.text
 
     found = samples(server.url)
     assert value(found, "tickets_created_total", type="MULTI_USE_TICKET") == 7

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 import stat
-import time
 
 import jwt
 import pytest
 import requests
 from authlib.integrations.requests_client import OAuth2Session
+
+from tickets.core import clock  # the wall clock; the service under test runs in another process
 
 from .conftest import Gunicorn, bearer, create_ticket, exchange, fetch_token
 
@@ -62,7 +63,8 @@ def jwks_kids(server) -> set[str]:
 
 
 def client_auth_refused(response: requests.Response) -> bool:
-    return response.status_code in (400, 401) and response.json().get("error") == "invalid_client"
+    """A failed client authentication: 401 invalid_client (RFC 6749 section 5.2)."""
+    return response.status_code == 401 and response.json().get("error") == "invalid_client"
 
 
 def post_token(server, client_id: str, secret: str, method: str) -> requests.Response:
@@ -100,7 +102,7 @@ def test_pyjwt_verifies_client_and_ticket_tokens(server):
     system_client = server.cli("clients", "create", "--name", "jwt-system")
     assert system_client["organizationId"] is None
 
-    before = int(time.time())
+    before = int(clock.timestamp())
     org_token = fetch_token(server.url, org_client)
     claims = decode(server, org_token)
     assert jwt.get_unverified_header(org_token)["kid"]
@@ -108,7 +110,7 @@ def test_pyjwt_verifies_client_and_ticket_tokens(server):
     assert claims["sub"] == claims["client_id"] == org_client["client_id"]
     assert claims["org"] == "org-jwt"
     assert claims["scope"] == "global"
-    assert before - 5 <= claims["iat"] <= time.time() + 5
+    assert before - 5 <= claims["iat"] <= clock.timestamp() + 5
     assert claims["exp"] - claims["iat"] == TOKEN_TTL
     assert isinstance(claims["jti"], str) and claims["jti"]
 

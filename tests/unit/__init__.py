@@ -1,0 +1,1 @@
+"""Unit tests of tickets/core and the settings: no Flask app, no files."""
