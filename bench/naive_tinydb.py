@@ -23,11 +23,12 @@ from tinydb import Query, TinyDB
 
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # the service's unambiguous alphabet
 MIN_OPS = 10
+CREATED = datetime(2030, 1, 1, tzinfo=UTC)  # any fixed time: the records only need the service's shape
 
 
 def ticket_record(number: int) -> dict:
     """A record shaped like the service's stored ticket, plus its id as a field."""
-    now = datetime.now(UTC)
+    now = CREATED
     return {
         "id": "".join(secrets.choice(ALPHABET) for _ in range(9)),
         "type": "MULTI_USE_TICKET",

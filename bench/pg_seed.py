@@ -3,11 +3,11 @@
 Tickets are made by the service's own `TicketService.issue_ticket` (validation, validity window,
 organization, user id, fresh ids and their retry on collision), with a repository that only
 collects them; they are then written with the store's own serialization (`ticket_to_record` and
-the PostgreSQL store's `_dump`) by COPY, in batches, on a connection of the store's own pool
+the PostgreSQL store's `dump_record`) by COPY, in batches, on a connection of the store's own pool
 (`open_storage("", url)`, which also applies the migrations). A sample is read back through
 `storage.tickets.get` and must equal what was made.
 
-Used by bench/run.py for the PostgreSQL rows (100,000 tickets through the API would take minutes).
+Used by bench/pg.py for the PostgreSQL rows (100,000 tickets through the API would take minutes).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import time
 BATCH = 10_000
 
 
-class _Collector:
+class Collector:
     """The repository `TicketService.issue_ticket` writes to: keeps the tickets, refuses taken ids."""
 
     def __init__(self, taken: set[str]):
@@ -26,6 +26,7 @@ class _Collector:
         self.made: list = []
 
     def add(self, ticket) -> None:
+        """Keep `ticket`, or raise TicketIdTaken so that the service draws another id."""
         from tickets.storage import TicketIdTaken
 
         if ticket.id in self.taken:
@@ -33,23 +34,32 @@ class _Collector:
         self.taken.add(ticket.id)
         self.made.append(ticket)
 
-    def remove_expired(self, expired_before, consumed_before) -> int:  # issue_ticket's purge_if_due
+    def remove_expired(self, expired_before, consumed_before) -> int:
+        """The service's periodic purge (issue_ticket's purge_if_due): nothing here is ever expired."""
         return 0
 
 
+class NoTokens:
+    """The service's token issuer: seeding never exchanges a ticket, so it is never asked for a token."""
+
+    def ticket_token(self, ticket) -> dict:
+        """Refuses: a seeding run that asks for a token is a bug."""
+        raise RuntimeError("bench/pg_seed.py issues tickets only; it makes no tokens")
+
+
 def seed(url: str, client_id: str, organization_id: str, count: int, start: int, taken: set[str]) -> dict:
-    """`count` new multi-use tickets, shaped like bench/run.py's API ones; returns ids and timings."""
-    from tickets.domain import Policy
-    from tickets.service import Caller, TicketService
+    """`count` new multi-use tickets, shaped like bench/api.py's API ones; returns ids and timings."""
+    from tickets.core.domain import Policy
+    from tickets.core.service import Caller, TicketService
     from tickets.storage import open_storage
-    from tickets.storage.common import ticket_to_record
-    from tickets.storage.postgres_store import _dump
+    from tickets.storage.codec import ticket_to_record
+    from tickets.storage.postgres import dump_record
 
     started = time.monotonic()
-    collector = _Collector(set(taken))
-    # The service's defaults (the bench sets no TICKETS_TICKET_TTL & co.); purging never comes due here.
-    service = TicketService(collector, Policy(), consumed_ttl=14_400, purge_interval=10**9)
-    service._last_purge = time.monotonic()
+    collector = Collector(set(taken))
+    # The service's defaults (the bench sets no TICKETS_TICKET_TTL & co.). When its purge comes due,
+    # it asks the collector, which answers 0: the tickets are all fresh.
+    service = TicketService(collector, Policy(), NoTokens(), consumed_ttl=14_400)
     caller = Caller(client_id=client_id, organization_id=organization_id)
     for number in range(start, start + count):
         command = {
@@ -67,9 +77,8 @@ def seed(url: str, client_id: str, organization_id: str, count: int, start: int,
                 with conn.transaction(), conn.cursor() as cursor:
                     with cursor.copy("COPY tickets (id, record, expires_at, consumed_at) FROM STDIN") as copy:
                         for ticket in made[first : first + BATCH]:
-                            copy.write_row(
-                                (ticket.id, _dump(ticket_to_record(ticket)), ticket.expires_at, ticket.consumed_at)
-                            )
+                            record = dump_record(ticket_to_record(ticket))
+                            copy.write_row((ticket.id, record, ticket.expires_at, ticket.consumed_at))
             conn.execute("ANALYZE tickets")  # what autovacuum would do soon after a bulk load
         written = time.monotonic()
         for ticket in random.Random(count).sample(made, min(50, len(made))):
