@@ -48,11 +48,11 @@ def write_file_atomically(path: str, payload: bytes, durable: bool = True) -> in
         unlink_quietly(temp_path)
         raise
     if durable:
-        _fsync_folder(folder)
+        fsync_folder(folder)
     return fd
 
 
-def _fsync_folder(folder: str) -> None:
+def fsync_folder(folder: str) -> None:
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
