@@ -60,7 +60,10 @@ def create_app(config: dict | None = None) -> Flask:
 
 def build_services(config) -> Services:
     """Open (and check) the store and wire the services on it."""
-    storage = open_storage(config["TICKETS_DATA_DIR"], config["TICKETS_DATABASE_URL"])
+    storage = open_storage(
+        config["TICKETS_DATA_DIR"], config["TICKETS_DATABASE_URL"],
+        throttle_limit=config["TICKETS_EXCHANGE_FAILURES_PER_MINUTE"], fold_bytes=config["TICKETS_FOLD_BYTES"],
+    )
     policy = Policy(
         ticket_ttl=config["TICKETS_TICKET_TTL"],
         early_join=config["TICKETS_EARLY_JOIN"],

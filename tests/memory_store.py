@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from tickets.core.domain import Ticket, TicketNotFound
-from tickets.core.ports import TicketIdTaken
+from tickets.core.ports import TicketIdTaken, TicketPage, TicketQuery
 
 
 class MemoryTicketStore:
@@ -57,6 +57,15 @@ class MemoryTicketStore:
         with self.lock:
             return [copy.deepcopy(ticket) for ticket in self.tickets.values()]
 
+    def list(self, query: TicketQuery) -> TicketPage:
+        with self.lock:
+            matching = sorted(
+                (ticket for ticket in self.tickets.values() if _matches(ticket, query)),
+                key=lambda ticket: (ticket.created_at, ticket.id),
+            )
+            page = matching[query.offset : query.offset + query.limit]
+            return TicketPage([copy.deepcopy(ticket) for ticket in page], len(matching))
+
     def remove_expired(self, expired_before: datetime, consumed_before: datetime) -> int:
         with self.lock:
             gone = [
@@ -72,3 +81,14 @@ class MemoryTicketStore:
     def count(self) -> int:
         with self.lock:
             return len(self.tickets)
+
+
+def _matches(ticket: Ticket, query: TicketQuery) -> bool:
+    """What TicketStore.list selects: visible (not used up, not past retention), then the filters."""
+    return (
+        ticket.consumed_at is None
+        and ticket.expires_at > query.visible_after
+        and (query.organization_id is None or ticket.organization_id == query.organization_id)
+        and (query.ticket_type is None or ticket.type == query.ticket_type)
+        and (query.status is None or ticket.status(query.now) == query.status)
+    )

@@ -27,6 +27,7 @@ SETTINGS = {
     "PROXY_FIX": (0, int),
     "DATABASE_URL": ("", str),
     "PURGE_INTERVAL": (60, int),
+    "FOLD_BYTES": (4 * 1024 * 1024, int),
 }
 JWT_ALGORITHMS = ("RS256", "ES256")
 

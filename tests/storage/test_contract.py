@@ -13,8 +13,8 @@ import pytest
 
 from tests.conftest import protocol_mismatches
 from tests.memory_store import MemoryTicketStore
-from tickets.core.domain import Ticket, TicketNotFound, TicketType
-from tickets.core.ports import RecordStore, ThrottleStore, TicketStore
+from tickets.core.domain import Ticket, TicketNotFound, TicketStatus, TicketType
+from tickets.core.ports import RecordStore, ThrottleStore, TicketQuery, TicketStore
 from tickets.storage import Storage, TicketIdTaken, open_storage
 
 NOW = datetime(2030, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -324,6 +324,81 @@ def test_remove_expired_compares_instants_not_wall_clock_text(storage):
     plus_two = NOW.astimezone(datetime.fromisoformat("2030-01-01T00:00:00+02:00").tzinfo)
     assert storage.tickets.remove_expired(expired_before=plus_two, consumed_before=NOW - timedelta(days=1)) == 1
     assert [t.id for t in storage.tickets.all()] == ["BBBBBBBBB"]
+
+
+# --- lists ------------------------------------------------------------------------------------------------------
+
+
+def query(organization_id="org-a", ticket_type=None, status=None, offset=0, limit=20, now=NOW) -> TicketQuery:
+    """A list query at `now`, with the default retention of seven days."""
+    return TicketQuery(organization_id, ticket_type, status, now, now - timedelta(days=7), offset, limit)
+
+
+def listed(storage, **filters) -> tuple[list[str], int]:
+    page = storage.tickets.list(query(**filters))
+    return [ticket.id for ticket in page.tickets], page.total
+
+
+def test_list_orders_by_creation_then_id_and_pages(storage):
+    """Oldest first, ties broken by id; a page is limit tickets from offset; total counts every match."""
+    made = [("BBBBBBBBB", 2), ("AAAAAAAAA", 2), ("CCCCCCCCC", 1), ("DDDDDDDDD", 3), ("EEEEEEEEE", 4)]
+    for ticket_id, second in made:
+        storage.tickets.add(make_ticket(ticket_id, created_at=NOW + timedelta(seconds=second)))
+    order = ["CCCCCCCCC", "AAAAAAAAA", "BBBBBBBBB", "DDDDDDDDD", "EEEEEEEEE"]
+    assert listed(storage) == (order, 5)
+    assert listed(storage, offset=1, limit=2) == (order[1:3], 5)
+    assert listed(storage, offset=4, limit=2) == (order[4:], 5)
+    assert listed(storage, offset=5, limit=2) == ([], 5)
+
+
+def test_list_keeps_to_the_organization_unless_it_is_none(storage):
+    storage.tickets.add(make_ticket("AAAAAAAAA"))
+    storage.tickets.add(make_ticket("BBBBBBBBB", organization_id="org-b", created_at=NOW + timedelta(seconds=1)))
+    assert listed(storage) == (["AAAAAAAAA"], 1)
+    assert listed(storage, organization_id="org-b") == (["BBBBBBBBB"], 1)
+    assert listed(storage, organization_id=None) == (["AAAAAAAAA", "BBBBBBBBB"], 2)
+    assert listed(storage, organization_id="org-c") == ([], 0)
+
+
+def test_list_filters_by_type_and_by_status_as_the_domain_computes_it(storage):
+    """Status: revoked, else disabled, else expired (at now), else active; the same as Ticket.status."""
+    later = lambda n: NOW + timedelta(seconds=n)  # noqa: E731
+    tickets = {
+        "AAAAAAAAA": make_ticket("AAAAAAAAA", created_at=later(1)),
+        "BBBBBBBBB": make_ticket("BBBBBBBBB", created_at=later(2), type=TicketType.SINGLE_USE_TICKET),
+        "CCCCCCCCC": make_ticket("CCCCCCCCC", created_at=later(3), disabled=NOW),
+        "DDDDDDDDD": make_ticket("DDDDDDDDD", created_at=later(4), disabled=NOW, revoked=NOW),
+        "EEEEEEEEE": make_ticket("EEEEEEEEE", created_at=later(5), expires_at=later(60)),
+    }
+    for ticket in tickets.values():
+        storage.tickets.add(ticket)
+    at = later(60)
+    for status in TicketStatus:
+        expected = [tid for tid, ticket in tickets.items() if ticket.status(at) == status]
+        assert listed(storage, status=status, now=at) == (expected, len(expected)), status
+    assert listed(storage, ticket_type="SINGLE_USE_TICKET") == (["BBBBBBBBB"], 1)
+    assert listed(storage, ticket_type="SINGLE_USE_TICKET", status=TicketStatus.DISABLED) == ([], 0)
+
+
+def test_list_leaves_out_used_up_and_retention_ended_tickets(storage):
+    """A used single-use ticket, and one whose retention ended, are gone for lists too."""
+    storage.tickets.add(make_ticket("AAAAAAAAA", consumed_at=NOW))
+    storage.tickets.add(make_ticket("BBBBBBBBB", expires_at=NOW - timedelta(days=7)))
+    storage.tickets.add(make_ticket("CCCCCCCCC", expires_at=NOW - timedelta(days=7) + timedelta(seconds=1)))
+    assert listed(storage) == (["CCCCCCCCC"], 1)
+    assert listed(storage, status=TicketStatus.EXPIRED) == (["CCCCCCCCC"], 1)
+
+
+def test_list_sees_changes_and_deletions_at_once(storage, other_node):
+    storage.tickets.add(make_ticket("AAAAAAAAA"))
+    storage.tickets.add(make_ticket("BBBBBBBBB", created_at=NOW + timedelta(seconds=1)))
+    other_node.tickets.change("AAAAAAAAA", lambda t: t.replace(organization_id="org-b"))
+    other_node.tickets.change("BBBBBBBBB", lambda t: t.replace(disabled=NOW))
+    assert listed(storage) == (["BBBBBBBBB"], 1)
+    assert listed(storage, status=TicketStatus.DISABLED) == (["BBBBBBBBB"], 1)
+    other_node.tickets.change("BBBBBBBBB", lambda t: None)
+    assert listed(storage) == ([], 0)
+    assert listed(storage, organization_id="org-b") == (["AAAAAAAAA"], 1)
 
 
 # --- records (clients, keys) -----------------------------------------------------------------------------------

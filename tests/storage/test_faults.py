@@ -13,7 +13,7 @@ from tickets.storage import StorageError
 
 
 def fail_with(code: int):
-    """An os.fsync stand-in that fails like a full or broken disk."""
+    """An os.fsync (or os.fdatasync) stand-in that fails like a full or broken disk."""
 
     def failing(fd):
         raise OSError(code, os.strerror(code))
@@ -21,12 +21,18 @@ def fail_with(code: int):
     return failing
 
 
+def break_syncs(monkeypatch, code: int) -> None:
+    """Every sync of a file fails from now on (until monkeypatch.undo)."""
+    monkeypatch.setattr(os, "fsync", fail_with(code))
+    monkeypatch.setattr(os, "fdatasync", fail_with(code))
+
+
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EIO])
 def test_failed_write_is_503_and_reads_continue(test_client, auth, create_ticket, data_dir, monkeypatch, code):
     """Disk full or I/O error: 503 JSON, the old file intact, reads and later writes fine."""
     kept = create_ticket(properties={"n": 1})
     before = (data_dir / "tickets.json").read_bytes()
-    monkeypatch.setattr(os, "fsync", fail_with(code))
+    break_syncs(monkeypatch, code)
 
     response = test_client.post("/security/ticket", json={"type": "MULTI_USE_TICKET", "properties": {}}, headers=auth)
     assert response.status_code == 503
@@ -50,7 +56,7 @@ def test_failed_write_is_503_and_reads_continue(test_client, auth, create_ticket
 def test_failed_exchange_write_is_503_and_ticket_stays_usable(test_client, create_ticket, monkeypatch):
     """A single-use exchange whose write fails gives no token and does not consume the ticket."""
     ticket = create_ticket("SINGLE_USE_TICKET")
-    monkeypatch.setattr(os, "fsync", fail_with(errno.EIO))
+    break_syncs(monkeypatch, errno.EIO)
     response = test_client.post("/security/oauth/token", data={"grant_type": "ticket", "ticket": ticket["id"]})
     assert response.status_code == 503 and "access_token" not in response.json
     monkeypatch.undo()

@@ -292,3 +292,73 @@ def test_store_copy_moves_an_install_to_postgres(apps, tmp_path, database_url):
         assert current_services().storage.tickets.count() == stored_count
         assert sorted(current_services().storage.keys.all()) == tiny_kids
 
+
+
+def test_a_list_is_served_by_the_organization_index(database_url):
+    """The page and the count of one organization read its index range, not the table (SPEC section 3)."""
+    from datetime import UTC, datetime, timedelta
+
+    from tickets.core.domain import Ticket, TicketStatus, TicketType
+    from tickets.core.ports import TicketQuery
+    from tickets.storage.postgres import list_statements
+
+    storage = open_storage("", database_url)
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    try:
+        for number in range(300):
+            organization = "small" if number % 100 == 0 else "big"
+            storage.tickets.add(Ticket(
+                id=f"T{number:08d}".replace("0", "A").replace("1", "B"), type=TicketType.MULTI_USE_TICKET,
+                organization_id=organization, user_id="u", properties={}, created_at=now + timedelta(seconds=number),
+                expires_at=now + timedelta(hours=4),
+            ))
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute("ANALYZE tickets")
+            conn.execute("SET enable_seqscan = off")  # only an index can serve it then: is there one?
+            for status in (None, TicketStatus.ACTIVE):
+                query = TicketQuery("small", None, status, now, now - timedelta(days=7), 0, 20)
+                for sql, parameters in list_statements(query):
+                    plan = "\n".join(row[0] for row in conn.execute(f"EXPLAIN {sql}", parameters))
+                    assert "tickets_organization_created" in plan, plan
+                    assert "Seq Scan" not in plan, plan
+        page = storage.tickets.list(TicketQuery("small", None, None, now, now - timedelta(days=7), 0, 20))
+        assert page.total == 3 and len(page.tickets) == 3
+    finally:
+        storage.close()
+
+
+def test_migration_2_fills_the_list_columns_of_existing_rows(database_url):
+    """A database written before migration 2 (records only) lists correctly once migrated: nothing lost."""
+    from datetime import UTC, datetime, timedelta
+
+    from tickets.core.domain import Ticket, TicketType
+    from tickets.core.ports import TicketQuery
+    from tickets.storage.codec import ticket_to_record
+    from tickets.storage.postgres import dump_record
+
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    first = (resources.files("tickets.storage") / "migrations" / "0001_initial.sql").read_text()
+    old = [
+        Ticket(id=ticket_id, type=TicketType.MULTI_USE_TICKET, organization_id=org, user_id="u",
+               properties={"nul": "a\u0000b", "slash": "\\u0000"}, created_at=now + timedelta(seconds=n),
+               expires_at=now + timedelta(hours=4), disabled=now if n == 1 else None)
+        for n, (ticket_id, org) in enumerate([("AAAAAAAAA", "org-a"), ("BBBBBBBBB", "org-a"), ("CCCCCCCCC", "org-b")])
+    ]
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(first)
+        conn.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL "
+                     "DEFAULT now())")
+        conn.execute("INSERT INTO schema_migrations (version) VALUES (1)")
+        for ticket in old:
+            conn.execute("INSERT INTO tickets (id, record, expires_at, consumed_at) VALUES (%s, %s, %s, NULL)",
+                         (ticket.id, dump_record(ticket_to_record(ticket)), ticket.expires_at))
+    storage = open_storage("", database_url)
+    try:
+        page = storage.tickets.list(TicketQuery("org-a", None, None, now, now - timedelta(days=7), 0, 20))
+        assert page.tickets == old[:2] and page.total == 2
+        from tickets.core.domain import TicketStatus
+        disabled = storage.tickets.list(TicketQuery("org-a", None, TicketStatus.DISABLED, now, now, 0, 20))
+        assert [t.id for t in disabled.tickets] == ["BBBBBBBBB"]
+    finally:
+        storage.close()
+    assert applied_versions(database_url) == migration_versions()

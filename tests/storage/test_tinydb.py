@@ -1,4 +1,4 @@
-"""The TinyDB repository: atomic durable writes, cached reads, inter-process locking, corrupt files."""
+"""The TinyDB store: the append-only log with group commit, folding, recovery, corrupt files, modes."""
 
 from __future__ import annotations
 
@@ -7,16 +7,21 @@ import json
 import multiprocessing
 import os
 import stat
+import struct
+import threading
+import zlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from tinydb import TinyDB
 
-from tests.conftest import exchange
+from tests.conftest import bearer, exchange, fetch_token, make_client
 from tickets.core.domain import Ticket, TicketNotFound, TicketType
 from tickets.storage import CorruptStore, StorageError, TicketIdTaken, open_storage
-from tickets.storage import journal as repository
-from tickets.storage.files import AtomicJSONStorage, JsonStore
-from tickets.storage.journal import TicketRepository
+from tickets.storage import tickets as store_module
+from tickets.storage.files import AtomicJSONStorage
+from tickets.storage.log import frame
+from tickets.storage.tickets import LogTicketStore
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 
@@ -30,10 +35,37 @@ def ticket(ticket_id="ABCDEFGHJ", **fields) -> Ticket:
     return Ticket(**{**values, **fields})
 
 
+def ids(count: int) -> list[str]:
+    """`count` distinct valid ticket ids."""
+    alphabet = "ABCDEFGHJK"
+    return ["X" + "".join(alphabet[int(digit)] for digit in f"{number:08d}") for number in range(count)]
+
+
 @pytest.fixture
-def repo(tmp_path):
-    """A ticket repository on a fresh folder."""
-    return open_storage(str(tmp_path / "data")).tickets
+def folder(tmp_path):
+    return str(tmp_path / "data")
+
+
+@pytest.fixture
+def repo(folder):
+    """The ticket store of a fresh folder."""
+    return open_storage(folder).tickets
+
+
+def logs(folder) -> list[str]:
+    return sorted(name for name in os.listdir(folder) if name.endswith(".log"))
+
+
+def folder_bytes(folder) -> dict:
+    """Every data file of the folder (not the locks or the shared sync words), by name, with its content."""
+    return {
+        name: open(os.path.join(folder, name), "rb").read()
+        for name in sorted(os.listdir(folder))
+        if not name.endswith((".lock", ".sync"))
+    }
+
+
+# --- the store's contract, on the log ----------------------------------------------------------------------------
 
 
 def test_round_trip_keeps_every_field(repo):
@@ -44,48 +76,49 @@ def test_round_trip_keeps_every_field(repo):
 
 
 def test_add_refuses_a_taken_id(repo):
-    """Ids are unique."""
     repo.add(ticket())
     with pytest.raises(TicketIdTaken):
         repo.add(ticket())
 
 
-def test_change_stores_deletes_or_leaves_alone(repo):
-    """change() stores a new ticket, deletes on None, and does not write for the same object."""
+def test_each_change_is_one_record_and_no_change_writes_nothing(repo, folder):
+    """change() appends one record for a new ticket or a deletion, and nothing for the same object."""
     repo.add(ticket())
+    size = lambda: sum(os.path.getsize(os.path.join(folder, name)) for name in logs(folder))  # noqa: E731
+    before = size()
     repo.change("ABCDEFGHJ", lambda t: t.replace(version=t.version + 1))
-    assert repo.get("ABCDEFGHJ").version == 1
-    before = sorted(os.listdir(repo.folder))
+    grown = size()
+    assert grown > before and repo.get("ABCDEFGHJ").version == 1
     repo.change("ABCDEFGHJ", lambda t: t)
-    assert sorted(os.listdir(repo.folder)) == before
+    assert size() == grown
     repo.change("ABCDEFGHJ", lambda t: None)
     with pytest.raises(TicketNotFound):
         repo.get("ABCDEFGHJ")
 
 
-def test_callers_cannot_alter_the_cache(repo):
+def test_callers_cannot_alter_the_store(repo):
     """Mutating a returned ticket's properties does not change what is stored."""
     repo.add(ticket())
     repo.get("ABCDEFGHJ").properties["k"].append("junk")
     assert repo.get("ABCDEFGHJ").properties == {"k": [1, {"n": "v"}]}
 
 
-def test_reads_do_not_reparse_an_unchanged_file(repo, monkeypatch):
-    """A second read of an unchanged file parses nothing."""
+def test_reads_of_a_quiet_store_parse_nothing(repo, monkeypatch):
+    """With no new record, a read parses no file: the log position is one shared word."""
     repo.add(ticket())
     repo.get("ABCDEFGHJ")
     parses = []
     real_loads = json.loads
-    monkeypatch.setattr(repository.json, "loads", lambda raw: parses.append(1) or real_loads(raw))
+    monkeypatch.setattr(json, "loads", lambda raw, **kw: parses.append(1) or real_loads(raw, **kw))
+    monkeypatch.setattr(store_module.opening, "decode", lambda *a: parses.append(1))
     for _ in range(5):
-        repo.get("ABCDEFGHJ")
+        repo.count()
     assert parses == []
 
 
-def test_a_second_process_view_sees_every_replacement(tmp_path):
-    """Two independent stores on one file (as two workers) always read the latest write."""
-    path = str(tmp_path / "t.json")
-    first, second = TicketRepository(JsonStore(path)), TicketRepository(JsonStore(path))
+def test_a_second_worker_sees_every_write_at_once(folder):
+    """Two stores on one folder (as two workers) always read the other's latest write."""
+    first, second = LogTicketStore(_ready(folder)), LogTicketStore(folder)
     first.add(ticket())
     for version in range(1, 30):
         writer = first if version % 2 else second
@@ -94,47 +127,126 @@ def test_a_second_process_view_sees_every_replacement(tmp_path):
         assert second.get("ABCDEFGHJ").version == version
 
 
-def folder_bytes(repo) -> dict:
-    """Every file of the data folder, by name, with its content."""
-    return {name: open(os.path.join(repo.folder, name), "rb").read() for name in sorted(os.listdir(repo.folder))}
+def _ready(folder) -> str:
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    return folder
 
 
-def test_failed_write_leaves_the_old_file_intact(repo, monkeypatch):
-    """A write that fails halfway (disk full) leaves every file as it was, and no temp file."""
+def _increment_many(folder: str, count: int) -> None:
+    store = LogTicketStore(folder)
+    for _ in range(count):
+        store.change("ABCDEFGHJ", lambda t: t.replace(use_count=t.use_count + 1))
+
+
+def test_no_update_is_lost_across_processes(folder):
+    """Four processes incrementing one counter under the lock lose nothing."""
+    LogTicketStore(_ready(folder)).add(ticket())
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_increment_many, args=(folder, 25)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+        assert worker.exitcode == 0
+    assert LogTicketStore(folder).get("ABCDEFGHJ").use_count == 100
+
+
+def test_threads_of_one_worker_share_syncs(folder, monkeypatch):
+    """Eight threads writing at once: every write lands, with fewer syncs than writes (group commit)."""
+    store = LogTicketStore(_ready(folder))
+    real = os.fdatasync
+    syncs = []
+
+    def slow_sync(fd):  # a slow disk, so that writers queue behind a sync in progress
+        syncs.append(fd)
+        threading.Event().wait(0.01)
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", slow_sync)
+    names = ids(80)
+    threads = [threading.Thread(target=lambda part: [store.add(ticket(n)) for n in part], args=(names[i::8],))
+               for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert store.count() == 80 and LogTicketStore(folder).count() == 80
+    assert len(syncs) < 80
+
+
+def _add_on_a_slow_disk(folder: str, names: list[str]) -> None:
+    """A worker process whose every sync takes 5 ms, so that other workers' appends queue behind it."""
+    real = os.fdatasync
+
+    def slow(fd):
+        threading.Event().wait(0.005)
+        real(fd)
+
+    os.fdatasync = slow
+    store = LogTicketStore(folder)
+    for name in names:
+        store.add(ticket(name))
+
+
+def test_worker_processes_share_syncs(folder):
+    """Four processes writing at once: every write lands, and one sync covers several of them."""
+    LogTicketStore(_ready(folder))
+    names = ids(160)
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_add_on_a_slow_disk, args=(folder, names[i::4])) for i in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+        assert worker.exitcode == 0
+    store = LogTicketStore(folder)
+    appended, syncs = store.log.state.counts
+    assert store.count() == 160 and appended == 160
+    assert syncs < appended * 0.75, (appended, syncs)
+
+
+# --- failures ------------------------------------------------------------------------------------------------------
+
+
+def test_failed_write_leaves_every_file_as_it_was(repo, folder, monkeypatch):
+    """A write that fails halfway (disk full) is cut off again: every file as before, reads unchanged."""
     repo.add(ticket())
-    old_files = folder_bytes(repo)
-    calls = {"n": 0}
+    old_files = folder_bytes(folder)
     real_write = os.write
 
-    def failing_write(fd, data):
-        calls["n"] += 1
-        if calls["n"] == 1:
-            return real_write(fd, bytes(data[: len(data) // 2]))  # half the bytes land
-        raise OSError(28, "No space left on device")
+    def half_then_full(fd, data):
+        real_write(fd, bytes(data[: len(data) // 2]))
+        raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(repository.os, "write", failing_write)
+    monkeypatch.setattr(os, "write", half_then_full)
     with pytest.raises(StorageError, match="No space left"):
         repo.change("ABCDEFGHJ", lambda t: t.replace(version=9))
     monkeypatch.undo()
-    assert folder_bytes(repo) == old_files
+    assert folder_bytes(folder) == old_files
     assert repo.get("ABCDEFGHJ").version == 0
 
 
-def test_failed_fsync_keeps_serving_reads(repo, monkeypatch):
-    """An I/O error on fsync refuses the write; reads still answer the old state."""
+def test_failed_sync_takes_the_write_back_everywhere(repo, folder, monkeypatch):
+    """A sync that fails answers an error, cuts the record off the log, and no worker keeps it."""
     repo.add(ticket())
-    monkeypatch.setattr(repository.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(5, "Input/output error")))
-    with pytest.raises(StorageError):
+    other = LogTicketStore(folder)
+    old_files = folder_bytes(folder)
+    monkeypatch.setattr(os, "fdatasync", lambda fd: (_ for _ in ()).throw(OSError(errno.EIO, "Input/output error")))
+    with pytest.raises(StorageError, match="Input/output error"):
         repo.add(ticket("BBBBBBBBB"))
     monkeypatch.undo()
-    assert repo.get("ABCDEFGHJ").id == "ABCDEFGHJ"
-    with pytest.raises(TicketNotFound):
-        repo.get("BBBBBBBBB")
+    assert folder_bytes(folder) == old_files
+    for view in (repo, other, LogTicketStore(folder)):
+        with pytest.raises(TicketNotFound):
+            view.get("BBBBBBBBB")
+        assert view.get("ABCDEFGHJ").id == "ABCDEFGHJ"
+    repo.add(ticket("CCCCCCCCC"))
+    assert other.get("CCCCCCCCC").id == "CCCCCCCCC"
 
 
 @pytest.mark.parametrize("content", [b"{not json", b"", b"[1, 2]", b'{"tickets": [1]}', b'{"tickets": {"A": 5}}'])
-def test_corrupt_file_is_refused_and_untouched(tmp_path, content):
-    """Opening a corrupt or foreign file raises CorruptStore naming it, and changes no byte."""
+def test_corrupt_snapshot_is_refused_and_untouched(tmp_path, content):
+    """Opening a corrupt or foreign snapshot raises CorruptStore naming it, and changes no byte."""
     folder = tmp_path / "data"
     folder.mkdir()
     path = folder / "tickets.json"
@@ -144,18 +256,50 @@ def test_corrupt_file_is_refused_and_untouched(tmp_path, content):
     assert path.read_bytes() == content
 
 
+@pytest.mark.parametrize(
+    "field, value",
+    [("type", "NO_SUCH_TYPE"), ("createdAt", "yesterday"), ("expiresAt", 7), ("organizationId", None)],
+)
+def test_a_record_the_service_cannot_understand_is_refused_by_name(repo, folder, field, value):
+    """A snapshot holding a record of an unknown type or an unreadable time stops start-up, naming file and record."""
+    repo.add(ticket())
+    repo.fold()
+    path = os.path.join(folder, "tickets.json")
+    text = open(path, "rb").read()
+    record = json.loads(text.split(b"\n")[1].split(b":", 1)[1])
+    record[field] = value
+    edited = text.replace(text.split(b"\n")[1], b'"ABCDEFGHJ":' + json.dumps(record).encode())
+    open(path, "wb").write(edited)
+    with pytest.raises(CorruptStore, match=r"tickets\.json.*ABCDEFGHJ"):
+        LogTicketStore(folder)
+    assert open(path, "rb").read() == edited
+
+
+def test_a_snapshot_edited_while_running_is_read_again(repo, folder):
+    """Garbage written over the snapshot under a running worker is noticed at its next read: CorruptStore."""
+    repo.add(ticket())
+    path = os.path.join(folder, "tickets.json")
+    open(path, "wb").write(b"\x00garbage")
+    with pytest.raises(CorruptStore, match="tickets.json"):
+        repo.get("ABCDEFGHJ")
+    assert open(path, "rb").read() == b"\x00garbage"
+
+
 def test_modes_are_private(tmp_path):
     """The data folder is 0700 and every file in it 0600."""
     folder = tmp_path / "data"
     folder.mkdir(mode=0o755)
-    open_storage(str(folder)).tickets.add(ticket())
+    storage = open_storage(str(folder))
+    storage.tickets.add(ticket())
+    storage.throttle.record("10.0.0.1", 1.0, 0.0)
+    storage.tickets.fold()
     assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
     for name in os.listdir(folder):
         assert stat.S_IMODE(os.stat(folder / name).st_mode) == 0o600, name
 
 
-def test_storage_forgets_cache_when_file_disappears(tmp_path):
-    """A deleted file reads as empty, not as the stale cache."""
+def test_records_storage_forgets_cache_when_file_disappears(tmp_path):
+    """A deleted clients/keys file reads as empty, not as the stale cache."""
     path = str(tmp_path / "x.json")
     storage = AtomicJSONStorage(path)
     storage.write({"t": {"a": {"v": 1}}})
@@ -164,115 +308,132 @@ def test_storage_forgets_cache_when_file_disappears(tmp_path):
     assert storage.read() is None
 
 
-def _increment_many(path: str, count: int) -> None:
-    repo = TicketRepository(JsonStore(path))
-    for _ in range(count):
-        repo.change("ABCDEFGHJ", lambda t: t.replace(use_count=t.use_count + 1))
+# --- crashes: torn records ---------------------------------------------------------------------------------------
 
 
-def test_no_update_is_lost_across_processes(tmp_path):
-    """Four processes incrementing one counter under the lock lose nothing."""
-    path = str(tmp_path / "t.json")
-    TicketRepository(JsonStore(path)).add(ticket())
-    context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_increment_many, args=(path, 25)) for _ in range(4)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(60)
-        assert worker.exitcode == 0
-    assert TicketRepository(JsonStore(path)).get("ABCDEFGHJ").use_count == 100
+def append_raw(folder, data: bytes) -> str:
+    """Append bytes to the newest log generation, as a writer killed mid-append would leave them."""
+    path = os.path.join(folder, logs(folder)[-1])
+    with open(path, "ab") as handle:
+        handle.write(data)
+    return path
 
 
-def test_failed_compaction_leaves_snapshot_and_journal_intact(repo, monkeypatch):
-    """A snapshot write that fails leaves the old snapshot and every journal entry; nothing is lost."""
-    for index in range(5):
-        repo.add(ticket(f"AAAAAAAA{index + 2}"))
-    old_files = folder_bytes(repo)
-    monkeypatch.setattr(repository.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(28, "No space left")))
-    with pytest.raises(StorageError):
-        repo.compact()
-    monkeypatch.undo()
-    assert folder_bytes(repo) == old_files
-    assert repo.count() == 5
+def test_a_record_cut_short_by_a_crash_is_dropped_at_start(repo, folder):
+    """A torn final record (never acknowledged) is dropped; everything before it is kept."""
+    repo.add(ticket())
+    path = append_raw(folder, frame(b'{"t":{"BBBBBBBBB":null}}')[:-5])
+    size = os.path.getsize(path)
+    reopened = LogTicketStore(folder)
+    assert reopened.get("ABCDEFGHJ").id == "ABCDEFGHJ"
+    assert os.path.getsize(path) < size
+    reopened.add(ticket("CCCCCCCCC"))
+    assert LogTicketStore(folder).count() == 2
 
 
-def test_writes_go_to_the_journal_and_compaction_folds_them(repo):
-    """Each write adds one entry file; compaction moves everything into tickets.json and removes them."""
-    snapshot_before = open(repo.store.path, "rb").read()
-    for index in range(3):
-        repo.add(ticket(f"AAAAAAAA{index + 2}"))
-    repo.change("AAAAAAAA2", lambda t: None)
-    assert len(repo.entry_files()) == 4
-    assert open(repo.store.path, "rb").read() == snapshot_before
-    repo.compact()
-    assert repo.entry_files() == {}
-    on_disk = json.loads(open(repo.store.path, "rb").read())
-    assert sorted(on_disk["tickets"]) == ["AAAAAAAA3", "AAAAAAAA4"]
-    repo.add(ticket("AAAAAAAA5"))
-    assert sorted(t.id for t in repo.all()) == ["AAAAAAAA3", "AAAAAAAA4", "AAAAAAAA5"]
+def test_a_torn_record_is_cut_by_the_next_writer_while_others_run(repo, folder):
+    """A worker killed mid-append leaves half a record; the next writer, holding the lock, cuts it and goes on."""
+    repo.add(ticket())
+    append_raw(folder, frame(b'{"t":{}}')[:6])
+    repo.add(ticket("CCCCCCCCC"))
+    assert LogTicketStore(folder).count() == 2
 
 
-def test_journal_compacts_by_itself(tmp_path, monkeypatch):
-    """Past the threshold the journal is folded without anyone asking, so it stays bounded."""
-    monkeypatch.setattr(repository, "MIN_COMPACTION", 10)
-    repo = TicketRepository(JsonStore(str(tmp_path / "t.json")))
-    for index in range(25):
-        repo.add(ticket(f"AAAAAA{index:03d}".replace("0", "A").replace("1", "B")))
-    assert len(repo.entry_files()) < 10
-    assert repo.count() == 25
+def test_a_damaged_record_followed_by_good_ones_is_corruption(repo, folder):
+    """A bad record with whole records after it is not a torn tail: refused, and no byte changes."""
+    repo.add(ticket())
+    path = append_raw(folder, struct.pack("<II", 20, 12345) + b"x" * 20 + frame(b'{"t":{}}'))
+    content = open(path, "rb").read()
+    with pytest.raises(CorruptStore, match="damaged record"):
+        LogTicketStore(folder)
+    assert open(path, "rb").read() == content
 
 
-def test_reader_sees_writes_across_compaction(tmp_path):
-    """A second view (another worker) stays exact while the first writes and compacts."""
-    path = str(tmp_path / "t.json")
-    writer, reader = TicketRepository(JsonStore(path)), TicketRepository(JsonStore(path))
+def test_a_whole_record_that_is_not_json_is_corruption(repo, folder):
+    repo.add(ticket())
+    payload = b"not json at all"
+    append_raw(folder, struct.pack("<II", len(payload), zlib.crc32(payload)) + payload)
+    with pytest.raises(CorruptStore, match="not JSON"):
+        LogTicketStore(folder)
+
+
+# --- folding -------------------------------------------------------------------------------------------------------
+
+
+def test_fold_writes_a_snapshot_that_tinydb_opens(repo, folder):
+    """After a fold tickets.json holds every ticket, and TinyDB itself reads it."""
+    for name in ids(3):
+        repo.add(ticket(name))
+    repo.change(ids(3)[0], lambda t: None)
+    assert repo.fold()
+    db = TinyDB(os.path.join(folder, "tickets.json"), access_mode="r")
+    assert sorted(db.storage.read()["tickets"]) == ids(3)[1:]
+    assert {"_meta", "tickets"} <= db.tables() and repr(db)
+    db.close()
+    assert sorted(t.id for t in LogTicketStore(folder).all()) == ids(3)[1:]
+
+
+def test_folded_generations_are_removed_one_fold_later(repo, folder):
+    """Each fold starts a new log generation; the one before the last is removed (a lagging reader may be in it)."""
+    repo.add(ticket())
+    assert len(logs(folder)) == 1
+    repo.fold()
+    assert len(logs(folder)) == 2
+    repo.fold()
+    repo.fold()
+    assert len(logs(folder)) == 2
+    assert LogTicketStore(folder).get("ABCDEFGHJ").id == "ABCDEFGHJ"
+
+
+def test_the_log_folds_by_itself_off_the_request_path(folder):
+    """Past the threshold a background thread folds; the writes never wait for it."""
+    store = LogTicketStore(_ready(folder), fold_bytes=2000)
+    for name in ids(40):
+        store.add(ticket(name))
+    deadline = threading.Event()
+    for _ in range(100):
+        if len(logs(folder)) > 1:
+            break
+        deadline.wait(0.05)
+    assert len(logs(folder)) > 1
+    assert LogTicketStore(folder).count() == 40
+
+
+def test_a_reader_behind_a_fold_catches_up(folder):
+    """A second worker stays exact while the first writes and folds, even when it falls two folds behind."""
+    writer, reader = LogTicketStore(_ready(folder)), LogTicketStore(folder)
     writer.add(ticket())
     assert reader.get("ABCDEFGHJ").version == 0
-    for version in range(1, 6):
+    for version in range(1, 8):
         writer.change("ABCDEFGHJ", lambda t: t.replace(version=t.version + 1))
-        if version == 3:
-            writer.compact()
-        assert reader.get("ABCDEFGHJ").version == version
+        if version in (3, 4, 5):
+            writer.fold()
+        if version != 4:
+            assert reader.get("ABCDEFGHJ").version == version
 
 
-def test_leftover_entries_of_an_interrupted_compaction_are_ignored(tmp_path):
-    """Entries already folded into the snapshot (a crash before their removal) are not applied twice."""
-    path = str(tmp_path / "t.json")
-    repo = TicketRepository(JsonStore(path))
-    repo.add(ticket())
-    repo.change("ABCDEFGHJ", lambda t: None)
-    entries = folder_bytes(repo)
-    repo.compact()
-    for name, content in entries.items():  # put the folded entries back, as if the crash came first
-        if name.endswith(".journal"):
-            open(os.path.join(repo.folder, name), "wb").write(content)
-    fresh = TicketRepository(JsonStore(path))
-    assert fresh.count() == 0
-    fresh.add(ticket("BBBBBBBBB"))
-    assert [t.id for t in TicketRepository(JsonStore(path)).all()] == ["BBBBBBBBB"]
+def test_a_failed_fold_changes_nothing_and_loses_nothing(repo, folder, monkeypatch):
+    """A snapshot write that fails leaves the old snapshot; every record stays in the log."""
+    for name in ids(5):
+        repo.add(ticket(name))
+    snapshot_before = open(os.path.join(folder, "tickets.json"), "rb").read()
+    monkeypatch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left")))
+    with pytest.raises(StorageError):
+        repo.fold()
+    monkeypatch.undo()
+    assert open(os.path.join(folder, "tickets.json"), "rb").read() == snapshot_before
+    assert LogTicketStore(folder).count() == 5
 
 
-def test_corrupt_journal_entry_is_refused_and_untouched(repo):
-    """A journal entry that does not parse is reported by name and left as it is."""
-    repo.add(ticket())
-    path = repo.entry_path(repo.applied + 1)
-    open(path, "wb").write(b"{torn")
-    with pytest.raises(CorruptStore, match=os.path.basename(path)):
-        TicketRepository(JsonStore(repo.store.path)).get("ABCDEFGHJ")
-    assert open(path, "rb").read() == b"{torn"
-
-
-def test_failed_compaction_does_not_fail_a_write_that_is_on_disk(test_client, auth, monkeypatch):
-    """The journal entry is durable before compaction; a compaction that fails is retried later, not a 503."""
-    monkeypatch.setattr(repository, "MIN_COMPACTION", 1)
+def test_a_failed_fold_does_not_fail_a_write_that_is_on_disk(tmp_path, make_app, monkeypatch):
+    """The log record is durable before any fold; a fold that fails is retried later, not a 503."""
+    test_client = make_app(tmp_path / "data", TICKETS_FOLD_BYTES=1).test_client()
+    auth = bearer(fetch_token(test_client, make_client(test_client.application)))
     real_fsync = os.fsync
-    writes = {"n": 0}
 
     def fsync_failing_for_snapshots(fd):
         if os.readlink(f"/proc/self/fd/{fd}").split("/")[-1].startswith(".tickets.json."):
             raise OSError(errno.ENOSPC, "No space left on device")
-        writes["n"] += 1
         return real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", fsync_failing_for_snapshots)
@@ -281,3 +442,23 @@ def test_failed_compaction_does_not_fail_a_write_that_is_on_disk(test_client, au
     assert exchange(test_client, created.json["id"]).status_code == 200
     monkeypatch.undo()
     assert exchange(test_client, created.json["id"]).json["error_description"] == "NOT_FOUND"
+
+
+# --- lists ---------------------------------------------------------------------------------------------------------
+
+
+def test_a_list_reads_only_the_callers_organization(repo, monkeypatch):
+    """Listing one organization decodes only its page: another organization's tickets are never touched."""
+    from tickets.core.ports import TicketQuery
+
+    for name in ids(200):
+        repo.add(ticket(name, organization_id="big"))
+    mine = ids(203)[200:]
+    for name in mine:
+        repo.add(ticket(name, organization_id="small"))
+    decoded = []
+    real_loads = json.loads
+    monkeypatch.setattr(json, "loads", lambda raw, **kw: decoded.append(raw) or real_loads(raw, **kw))
+    page = repo.list(TicketQuery("small", None, None, NOW, NOW - timedelta(days=7), 0, 20))
+    assert [t.id for t in page.tickets] == mine and page.total == 3
+    assert len(decoded) == 3

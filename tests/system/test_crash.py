@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import pytest
 import requests
 
+from tickets.storage.log import FILE_MAGIC, unframe
+
 from .conftest import bearer, fetch_token
 from .reporting import record
 
@@ -21,6 +23,7 @@ WRITERS = 4
 KILL_AFTER = (0.3, 0.7, 1.1, 1.5, 1.9)  # seconds of writing before each SIGKILL
 ORG = "org-crash"
 DURABLE_FILES = ("tickets.json", "clients.json", "keys.json")
+FOLD_BYTES = 20_000  # the log is folded into tickets.json every few dozen writes, so kills land in folds too
 
 
 @dataclass
@@ -92,16 +95,26 @@ def writer(base_url: str, token: str, number: int, acked: Acked, stop: threading
             return  # the server is gone: this write has no answer, so nothing is owed for it
 
 
-def check_files(data_dir) -> int:
-    """Every durable data file and every journal entry parses as JSON; returns the number of journal entries."""
+def check_files(data_dir) -> tuple[int, int]:
+    """Every durable data file parses as JSON, and every log generation is whole records (with good checksums)
+    up to, at most, one record cut short at the end of the newest; returns (generations, records)."""
     for name in DURABLE_FILES:
         with open(data_dir / name) as handle:
             assert isinstance(json.load(handle), dict), name
-    entries = sorted(data_dir.glob("tickets.*.journal"))
-    for entry in entries:
-        with open(entry) as handle:
-            assert isinstance(json.load(handle)["changes"], dict), entry.name
-    return len(entries)
+    generations = sorted(data_dir.glob("tickets.*.log"))
+    records = 0
+    for number, path in enumerate(generations):
+        data = path.read_bytes()
+        assert data.startswith(FILE_MAGIC), path.name
+        parsed, stop = unframe(data, len(FILE_MAGIC))
+        records += len(parsed)
+        if number < len(generations) - 1:
+            assert stop == len(data), f"{path.name}: damaged before its end"
+        else:
+            assert len(data) - stop < 64 * 1024, f"{path.name}: more than one record's worth of damage at the end"
+        for _, payload in parsed:
+            assert isinstance(json.loads(payload), dict), path.name
+    return len(generations), records
 
 
 def check_acked(base_url: str, token: str, acked: Acked) -> int:
@@ -131,7 +144,7 @@ def check_acked(base_url: str, token: str, acked: Acked) -> int:
 
 def test_acknowledged_writes_survive_sigkill_of_the_process_group(gunicorn, request):
     """Five SIGKILLs of gunicorn's whole process group during writes: files parse, every 2xx write is kept."""
-    server = gunicorn(workers=2)
+    server = gunicorn(workers=2, TICKETS_FOLD_BYTES=FOLD_BYTES)
     token = fetch_token(server.url, server.cli("clients", "create", "--name", "crash", "--org", ORG))
     acked = Acked()
     per_cycle = []
@@ -154,17 +167,23 @@ def test_acknowledged_writes_survive_sigkill_of_the_process_group(gunicorn, requ
         assert not any(thread.is_alive() for thread in threads), "a writer hung after the kill"
         assert acked.errors == [], f"cycle {cycle}: refused writes"
 
-        journal_entries = check_files(server.data_dir)
+        generations, records = check_files(server.data_dir)
         server.stop()  # closes the log files; the group is already dead
         server.start()
         checked = check_acked(server.url, token, acked)
         acked_now = {key: acked.counts[key] - before[key] for key in before}
         assert acked_now["create"] > 0, f"cycle {cycle}: no write was acknowledged before the kill"
-        per_cycle.append({"kill_after_s": delay, "journal_entries": journal_entries, "checked": checked, **acked_now})
+        per_cycle.append(
+            {"kill_after_s": delay, "log_generations": generations, "log_records": records, "checked": checked,
+             **acked_now}
+        )
 
     totals = {key: sum(cycle[key] for cycle in per_cycle) for key in ("create", "put", "disable", "lost_in_flight")}
+    header = json.loads(server.data_dir.joinpath("tickets.json").read_text().split("\n", 1)[0] + "}}")
+    folds = header["_meta"]["log"]["generation"] - 1
     summary = (
-        f"{len(KILL_AFTER)} kills; acked writes {totals['create'] + totals['put'] + totals['disable']} "
+        f"{len(KILL_AFTER)} kills, {folds} folds of the log; "
+        f"acked writes {totals['create'] + totals['put'] + totals['disable']} "
         f"(create {totals['create']}, put {totals['put']}, disable {totals['disable']}) all found after restart; "
         f"{totals['lost_in_flight']} requests cut off in flight"
     )

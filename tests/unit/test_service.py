@@ -254,7 +254,7 @@ def test_another_organizations_ticket_is_not_found(service):
     ticket = issue(service)
     with pytest.raises(TicketNotFound):
         service.get_ticket(ORG_B, ticket.id)
-    assert service.list_tickets(ORG_B) == []
+    assert service.list_tickets(ORG_B).tickets == []
     assert service.get_ticket(SYSTEM, ticket.id) == ticket
 
 
@@ -266,7 +266,7 @@ def test_a_ticket_token_sees_only_its_own_ticket(service):
     assert service.get_ticket(caller, mine.id.lower()) == mine
     with pytest.raises(TicketNotFound):
         service.get_ticket(caller, other.id)
-    assert service.list_tickets(caller) == [mine]
+    assert service.list_tickets(caller).tickets == [mine]
 
 
 @pytest.mark.parametrize("ticket_id", ["0O1IL0O1I", "abc", "A" * 65, "ABCDEFGHJ"])
@@ -281,13 +281,13 @@ def test_expired_ticket_is_readable_until_retention_ends(service, store, clock):
     ticket = issue(service, ttl=60)
     clock.advance(seconds=60)
     assert service.get_ticket(ORG_A, ticket.id) == ticket
-    assert service.list_tickets(ORG_A, status="expired") == [ticket]
+    assert service.list_tickets(ORG_A, status="expired").tickets == [ticket]
     clock.now = ticket.expires_at + RETENTION - timedelta(seconds=1)
     assert service.get_ticket(ORG_A, ticket.id) == ticket
     clock.advance(seconds=1)
     with pytest.raises(TicketNotFound):
         service.get_ticket(ORG_A, ticket.id)
-    assert service.list_tickets(ORG_A) == []
+    assert service.list_tickets(ORG_A).tickets == []
     assert store.count() == 1
 
 
@@ -297,7 +297,7 @@ def test_a_used_single_use_ticket_is_gone_for_readers(service, store):
     service.exchange_ticket(ticket.id)
     with pytest.raises(TicketNotFound):
         service.get_ticket(ORG_A, ticket.id)
-    assert service.list_tickets(ORG_A) == []
+    assert service.list_tickets(ORG_A).tickets == []
     assert store.get(ticket.id).consumed_at == T0
 
 
@@ -310,13 +310,27 @@ def test_list_filters_and_orders_oldest_first(service, clock):
     disabled = issue(service, disabled=True)
     clock.advance(seconds=1)
     foreign = issue(service, ORG_B)
-    assert service.list_tickets(ORG_A) == [first, single, disabled]
-    assert service.list_tickets(ORG_A, ticket_type="SINGLE_USE_TICKET") == [single]
-    assert service.list_tickets(ORG_A, status="disabled") == [disabled]
-    assert service.list_tickets(ORG_A, status="active") == [first, single]
-    assert service.list_tickets(SYSTEM) == [first, single, disabled, foreign]
-    assert service.list_tickets(SYSTEM, organization_id="org-b") == [foreign]
-    assert service.list_tickets(ORG_A, organization_id="org-b") == [first, single, disabled]  # its own, always
+    assert service.list_tickets(ORG_A).tickets == [first, single, disabled]
+    assert service.list_tickets(ORG_A, ticket_type="SINGLE_USE_TICKET").tickets == [single]
+    assert service.list_tickets(ORG_A, status="disabled").tickets == [disabled]
+    assert service.list_tickets(ORG_A, status="active").tickets == [first, single]
+    assert service.list_tickets(SYSTEM).tickets == [first, single, disabled, foreign]
+    assert service.list_tickets(SYSTEM, organization_id="org-b").tickets == [foreign]
+    assert service.list_tickets(ORG_A, organization_id="org-b").tickets == [first, single, disabled]  # its own, always
+
+
+def test_list_pages_and_counts(service, clock):
+    """A page is `limit` tickets from `offset`, oldest first; total counts every match."""
+    made = []
+    for _ in range(5):
+        made.append(issue(service))
+        clock.advance(seconds=1)
+    page = service.list_tickets(ORG_A, offset=1, limit=2)
+    assert page.tickets == made[1:3]
+    assert page.total == 5
+    assert service.list_tickets(ORG_A, offset=4, limit=2).tickets == made[4:]
+    beyond = service.list_tickets(ORG_A, offset=10, limit=2)
+    assert (beyond.tickets, beyond.total) == ([], 5)
 
 
 # --- update --------------------------------------------------------------------------------------------------------

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from tickets.core.domain import Ticket
+from tickets.core.domain import Ticket, TicketStatus
 
 Decision = Callable[[Ticket], "Ticket | None"]
 
@@ -26,6 +27,27 @@ class CorruptStore(StorageError):
 
 class TicketIdTaken(Exception):
     """An id collision on insert: the caller draws a new id."""
+
+
+@dataclass(frozen=True)
+class TicketQuery:
+    """One page of a list: the filters, the time that decides status and visibility, and the page."""
+
+    organization_id: str | None  # None: every organization (a system client)
+    ticket_type: str | None
+    status: TicketStatus | None
+    now: datetime
+    visible_after: datetime  # tickets whose expiresAt is at or before this are past retention: gone
+    offset: int
+    limit: int
+
+
+@dataclass(frozen=True)
+class TicketPage:
+    """The page's tickets, oldest first (createdAt, then id), and how many match in all."""
+
+    tickets: list[Ticket]
+    total: int
 
 
 class TicketStore(Protocol):
@@ -44,6 +66,10 @@ class TicketStore(Protocol):
 
     def all(self) -> list[Ticket]:
         """Every stored ticket."""
+
+    def list(self, query: TicketQuery) -> TicketPage:
+        """The visible tickets matching `query` (used-up ones never match), at the cost of the
+        organization's own tickets and the page, however many others the store holds."""
 
     def remove_expired(self, expired_before: datetime, consumed_before: datetime) -> int:
         """Delete tickets expired at or before `expired_before`, and used-up ones consumed at or before

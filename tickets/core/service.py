@@ -21,7 +21,7 @@ from tickets.core.domain import (
     TicketType,
     VersionConflict,
 )
-from tickets.core.ports import StorageError, TicketIdTaken, TicketStore, TokenIssuer
+from tickets.core.ports import StorageError, TicketIdTaken, TicketPage, TicketQuery, TicketStore, TokenIssuer
 from tickets.core.rules import (
     check_json_value,
     check_length,
@@ -119,19 +119,35 @@ class TicketService:
         ticket_type: str | None = None,
         status: str | None = None,
         organization_id: str | None = None,
-    ) -> list[Ticket]:
-        """The caller's visible tickets, filtered, oldest first."""
+        offset: int = 0,
+        limit: int = 10,
+    ) -> TicketPage:
+        """One page of the caller's visible tickets, filtered, oldest first, and how many match in all."""
         now = clock.utcnow()
-        wanted_org = caller.organization_id or organization_id
+        if caller.ticket_id is not None:  # a customer's token: its own ticket at most
+            return self._own_ticket_page(caller, ticket_type, status, now, offset, limit)
+        return self.repository.list(
+            TicketQuery(
+                organization_id=caller.organization_id or organization_id,
+                ticket_type=ticket_type,
+                status=TicketStatus(status) if status else None,
+                now=now,
+                visible_after=now - timedelta(seconds=self.policy.retention),
+                offset=offset,
+                limit=limit,
+            )
+        )
+
+    def _own_ticket_page(self, caller, ticket_type, status, now, offset, limit) -> TicketPage:
+        try:
+            found = [self.get_ticket(caller, caller.ticket_id)]
+        except TicketNotFound:
+            found = []
         found = [
-            ticket
-            for ticket in self.repository.all()
-            if self._visible(caller, ticket, now)
-            and (wanted_org is None or ticket.organization_id == wanted_org)
-            and (ticket_type is None or ticket.type == ticket_type)
-            and (status is None or ticket.status(now) == TicketStatus(status))
+            ticket for ticket in found
+            if (ticket_type is None or ticket.type == ticket_type) and (status is None or ticket.status(now) == status)
         ]
-        return sorted(found, key=lambda ticket: (ticket.created_at, ticket.id))
+        return TicketPage(found[offset : offset + limit], len(found))
 
     def update_ticket(
         self, caller: Caller, ticket_id: str, command: dict, version_check: VersionCheck | None = None

@@ -95,11 +95,12 @@ class Tickets(MethodView):
     @blp.paginate()
     def get(self, filters, pagination_parameters):
         """List tickets"""
-        found = current_services().tickets.list_tickets(
-            current_caller(), filters.get("type"), filters.get("status"), filters.get("organizationId")
+        page = current_services().tickets.list_tickets(
+            current_caller(), filters.get("type"), filters.get("status"), filters.get("organizationId"),
+            offset=pagination_parameters.first_item, limit=pagination_parameters.page_size,
         )
-        pagination_parameters.item_count = len(found)
-        return found[pagination_parameters.first_item : pagination_parameters.last_item + 1]
+        pagination_parameters.item_count = page.total
+        return page.tickets
 
 
 @blp.route("/<ticketId>")

@@ -27,45 +27,48 @@ class Storage:
     close: Callable[[], None]
 
 
-def open_storage(data_dir: str, database_url: str = "") -> Storage:
-    """PostgreSQL if a database URL is given, else the TinyDB files in `data_dir`; checked and ready."""
+def open_storage(
+    data_dir: str, database_url: str = "", throttle_limit: int = 10, fold_bytes: int = 4 * 1024 * 1024
+) -> Storage:
+    """PostgreSQL if a database URL is given, else the TinyDB files in `data_dir`; checked and ready.
+
+    TinyDB only: `throttle_limit` is the failures per minute the throttle counts up to (the file keeps
+    that many per address); the ticket log is folded into the snapshot from `fold_bytes` on.
+    """
     if database_url:
         return _open_postgres(database_url)
-    return _open_tinydb(data_dir)
+    return _open_tinydb(data_dir, throttle_limit, fold_bytes)
 
 
-def _open_tinydb(data_dir: str) -> Storage:
-    from tickets.storage.files import JsonStore, check_writable, prepare_data_dir, unlink_quietly
-    from tickets.storage.journal import TicketRepository
-    from tickets.storage.records import TinyRecordRepository
-    from tickets.storage.throttle import TinyThrottleStore
+def _open_tinydb(data_dir: str, throttle_limit: int, fold_bytes: int) -> Storage:
+    from tickets.storage.counters import MappedThrottleStore
+    from tickets.storage.files import check_writable, prepare_data_dir, unlink_quietly
+    from tickets.storage.records import JsonStore, TinyRecordRepository
+    from tickets.storage.snapshot import read_header
+    from tickets.storage.tickets import LogTicketStore
 
     prepare_data_dir(data_dir)
     check_writable(data_dir)
-    stores = {name: JsonStore(os.path.join(data_dir, f"{name}.json")) for name in ("tickets", "clients", "keys")}
-    # Throttle counters are disposable (never fsynced): a torn file is dropped, not refused.
-    stores["throttle"] = JsonStore(os.path.join(data_dir, "throttle.json"), durable=False)
-    try:
-        stores["throttle"].check()
-    except CorruptStore:
-        unlink_quietly(stores["throttle"].path)
-    for store in stores.values():
+    read_header(os.path.join(data_dir, "tickets.json"))  # a newer format is refused before anything is made
+    records = {name: JsonStore(os.path.join(data_dir, f"{name}.json")) for name in ("clients", "keys")}
+    for store in records.values():
         store.check()
         store.ensure_exists()
-    tickets = TicketRepository(stores["tickets"])
-    tickets.prepare()
+    tickets = LogTicketStore(data_dir, fold_bytes)
+    unlink_quietly(os.path.join(data_dir, "throttle.json"))  # the previous format's counters: they may reset
 
     def check() -> None:
-        for store in stores.values():
+        for store in records.values():
             store.check()
+        tickets.check()
 
     return Storage(
         tickets=tickets,
-        clients=TinyRecordRepository(stores["clients"], "clients"),
-        keys=TinyRecordRepository(stores["keys"], "keys"),
-        throttle=TinyThrottleStore(stores["throttle"]),
+        clients=TinyRecordRepository(records["clients"], "clients"),
+        keys=TinyRecordRepository(records["keys"], "keys"),
+        throttle=MappedThrottleStore(os.path.join(data_dir, "throttle.bin"), throttle_limit),
         check=check,
-        close=lambda: None,
+        close=tickets.close,
     )
 
 

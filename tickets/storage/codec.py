@@ -51,6 +51,38 @@ def record_to_ticket(ticket_id: str, record: dict) -> Ticket:
     )
 
 
+TIME_FIELDS = ("createdAt", "expiresAt", "notBefore", "disabled", "revoked", "lastUsedAt", "consumedAt", "lastDisabled")
+REQUIRED_TIMES = ("createdAt", "expiresAt")
+
+
+def check_record(record: dict) -> None:
+    """Raise ValueError (saying which field) unless `record` is a ticket this service could have written."""
+    if not isinstance(record, dict):
+        raise ValueError("not an object")
+    if record.get("type") not in TicketType.__members__:
+        raise ValueError(f"unknown type {record.get('type')!r}")
+    for field in ("organizationId", "userId"):
+        if not isinstance(record.get(field), str) or not record[field]:
+            raise ValueError(f"{field} is not a non-empty string")
+    if not isinstance(record.get("properties"), dict):
+        raise ValueError("properties is not an object")
+    for field in ("version", "useCount"):
+        if type(record.get(field, 0)) is not int:
+            raise ValueError(f"{field} is not a whole number")
+    if record.get("ttl") is not None and type(record["ttl"]) is not int:
+        raise ValueError("ttl is not a whole number")
+    for field in TIME_FIELDS:
+        value = record.get(field)
+        if value is None and field not in REQUIRED_TIMES:
+            continue
+        try:
+            parsed = datetime.fromisoformat(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{field} is not a time: {value!r}") from None
+        if parsed.tzinfo is None:
+            raise ValueError(f"{field} has no offset: {value!r}")
+
+
 def format_iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 

@@ -11,7 +11,6 @@ import json
 import os
 import tempfile
 
-from filelock import FileLock
 from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Table
@@ -32,8 +31,12 @@ def prepare_data_dir(path: str) -> None:
         raise StorageError(f"cannot use {path} as the data folder: {error.strerror}") from error
 
 
-def write_file_atomically(path: str, payload: bytes, durable: bool = True) -> int:
-    """Replace `path` with `payload` all at once; returns an open fd of the new file."""
+def write_file_atomically(path: str, payload: bytes, durable: bool = True, before_rename=None) -> int:
+    """Replace `path` with `payload` all at once; returns an open fd of the new file.
+
+    `before_rename(fd)`, if given, is called once the new file is complete (and synced), before it
+    takes the name: a rename keeps inode, size and mtime, so the caller may announce them.
+    """
     folder = os.path.dirname(path) or "."
     fd, temp_path = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
@@ -42,6 +45,8 @@ def write_file_atomically(path: str, payload: bytes, durable: bool = True) -> in
             view = view[os.write(fd, view) :]
         if durable:
             os.fsync(fd)
+        if before_rename is not None:
+            before_rename(fd)
         os.replace(temp_path, path)
     except BaseException:
         os.close(fd)
@@ -135,12 +140,14 @@ class AtomicJSONStorage(Storage):
         self._data, self._fd, self._stamp = None, None, None
 
 
+def identity(info: os.stat_result) -> tuple[int, int, int]:
+    """What tells one version of a file from another: inode, size, mtime."""
+    return info.st_ino, info.st_size, info.st_mtime_ns
+
+
 def _same_file(held: os.stat_result, current: os.stat_result) -> bool:
     """Same inode (held open, so never reused) and not edited in place by someone else."""
-    def identity(info):
-        return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
-
-    return identity(held) == identity(current)
+    return held.st_dev == current.st_dev and identity(held) == identity(current)
 
 
 def _shape_problem(data) -> str | None:
@@ -173,25 +180,3 @@ def check_writable(folder: str) -> None:
         os.unlink(probe)
     except OSError as error:
         raise StorageError(f"the data folder {folder} is not writable: {error.strerror}") from error
-
-
-class JsonStore:
-    """One TinyDB file with its lock: the building block of the repositories below."""
-
-    def __init__(self, path: str, durable: bool = True):
-        self.path = path
-        self.lock = FileLock(path + ".lock", mode=FILE_MODE)
-        self.db = StrIdTinyDB(path, storage=AtomicJSONStorage, durable=durable)
-
-    def table(self, name: str) -> Table:
-        return self.db.table(name, cache_size=0)
-
-    def check(self) -> None:
-        """Read the file now: raises CorruptStore or StorageError if it is unusable."""
-        self.db.storage.read()
-
-    def ensure_exists(self) -> None:
-        """Create an empty file if there is none, never touching one that exists."""
-        with self.lock:
-            if self.db.storage.read() is None:
-                self.db.storage.write({})

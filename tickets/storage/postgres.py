@@ -13,7 +13,7 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from tickets.core.domain import Ticket, TicketNotFound
-from tickets.core.ports import StorageError, TicketIdTaken
+from tickets.core.ports import StorageError, TicketIdTaken, TicketPage, TicketQuery
 from tickets.storage.codec import record_to_ticket, ticket_to_record
 
 MIGRATION_LOCK = 0x7469636B  # advisory lock key: one node at a time applies migrations
@@ -94,7 +94,12 @@ def dump_record(record: dict) -> str:
 
 
 class PgTicketRepository:
-    """Tickets in table `tickets`; each change is one transaction holding the row lock."""
+    """Tickets in table `tickets`: the record as JSON text, beside the columns that lists filter and order on.
+
+    A change is optimistic: read the row, decide, then write it only if the record is still the one
+    read (compare and set, one statement); if another writer got there first, read again. Two round
+    trips, no transaction held open while Python decides.
+    """
 
     def __init__(self, store: PgStore):
         self.store = store
@@ -109,34 +114,47 @@ class PgTicketRepository:
     def add(self, ticket: Ticket) -> None:
         with self.store.connection() as conn:
             inserted = conn.execute(
-                "INSERT INTO tickets (id, record, expires_at, consumed_at) VALUES (%s, %s, %s, %s) "
+                f"INSERT INTO tickets (id, record, {COLUMNS}) VALUES (%s, %s, {PLACEHOLDERS}) "
                 "ON CONFLICT (id) DO NOTHING",
-                (ticket.id, dump_record(ticket_to_record(ticket)), ticket.expires_at, ticket.consumed_at),
+                (ticket.id, dump_record(ticket_to_record(ticket)), *columns(ticket)),
             ).rowcount
         if not inserted:
             raise TicketIdTaken(ticket.id)
 
     def change(self, ticket_id: str, decide: Callable[[Ticket], Ticket | None]) -> Ticket | None:
-        """SELECT ... FOR UPDATE, decide, then UPDATE or DELETE, in one transaction: no read-then-write race."""
-        with self.store.transaction() as conn:
-            row = conn.execute("SELECT record FROM tickets WHERE id = %s FOR UPDATE", (ticket_id,)).fetchone()
-            if row is None:
-                raise TicketNotFound(ticket_id)
-            current = record_to_ticket(ticket_id, json.loads(row[0]))
-            updated = decide(current)
-            if updated is None:
-                conn.execute("DELETE FROM tickets WHERE id = %s", (ticket_id,))
-            elif updated is not current:
-                conn.execute(
-                    "UPDATE tickets SET record = %s, expires_at = %s, consumed_at = %s WHERE id = %s",
-                    (dump_record(ticket_to_record(updated)), updated.expires_at, updated.consumed_at, ticket_id),
-                )
-            return updated
+        """Read, decide, then write only if nobody changed the row meanwhile; else decide again."""
+        with self.store.connection() as conn:
+            while True:
+                row = conn.execute("SELECT record FROM tickets WHERE id = %s", (ticket_id,)).fetchone()
+                if row is None:
+                    raise TicketNotFound(ticket_id)
+                current = record_to_ticket(ticket_id, json.loads(row[0]))
+                updated = decide(current)
+                if updated is current:
+                    return updated
+                if updated is None:
+                    written = conn.execute("DELETE FROM tickets WHERE id = %s AND record = %s", (ticket_id, row[0]))
+                else:
+                    written = conn.execute(
+                        f"UPDATE tickets SET record = %s, ({COLUMNS}) = ({PLACEHOLDERS}) WHERE id = %s AND record = %s",
+                        (dump_record(ticket_to_record(updated)), *columns(updated), ticket_id, row[0]),
+                    )
+                if written.rowcount:
+                    return updated
 
     def all(self) -> list[Ticket]:
         with self.store.connection() as conn:
             rows = conn.execute("SELECT id, record FROM tickets").fetchall()
         return [record_to_ticket(ticket_id, json.loads(record)) for ticket_id, record in rows]
+
+    def list(self, query: TicketQuery) -> TicketPage:
+        """One page and the count, in one round trip; the index (organization_id, created_at, id) serves both."""
+        (page_sql, page_parameters), (count_sql, count_parameters) = list_statements(query)
+        with self.store.connection() as conn, conn.pipeline():
+            page = conn.execute(page_sql, page_parameters)
+            total = conn.execute(count_sql, count_parameters)
+            rows, (count,) = page.fetchall(), total.fetchone()
+        return TicketPage([record_to_ticket(ticket_id, json.loads(record)) for ticket_id, record in rows], count)
 
     def remove_expired(self, expired_before: datetime, consumed_before: datetime) -> int:
         with self.store.connection() as conn:
@@ -147,6 +165,48 @@ class PgTicketRepository:
     def count(self) -> int:
         with self.store.connection() as conn:
             return conn.execute("SELECT count(*) FROM tickets").fetchone()[0]
+
+
+COLUMNS = "expires_at, consumed_at, organization_id, ticket_type, created_at, disabled, revoked"
+PLACEHOLDERS = ", ".join(["%s"] * 7)
+# The status of SPEC section 3, as Ticket.status computes it.
+STATUS = (
+    "CASE WHEN revoked THEN 'revoked' WHEN disabled THEN 'disabled' "
+    "WHEN expires_at <= %s THEN 'expired' ELSE 'active' END"
+)
+
+
+def columns(ticket: Ticket) -> tuple:
+    """The values of COLUMNS for a ticket."""
+    return (
+        ticket.expires_at, ticket.consumed_at, ticket.organization_id, ticket.type.value, ticket.created_at,
+        ticket.disabled is not None, ticket.revoked is not None,
+    )
+
+
+def list_statements(query: TicketQuery) -> tuple[tuple[str, tuple], tuple[str, tuple]]:
+    """The SQL of a list and its parameters: (the page, the count)."""
+    where, parameters = _list_filter(query)
+    return (
+        (f"SELECT id, record FROM tickets WHERE {where} ORDER BY created_at, id LIMIT %s OFFSET %s",
+         (*parameters, query.limit, query.offset)),
+        (f"SELECT count(*) FROM tickets WHERE {where}", parameters),
+    )
+
+
+def _list_filter(query: TicketQuery) -> tuple[str, tuple]:
+    """The WHERE clause of a list and its parameters: visible tickets, then the query's filters."""
+    clauses, parameters = ["consumed_at IS NULL", "expires_at > %s"], [query.visible_after]
+    if query.organization_id is not None:
+        clauses.append("organization_id = %s")
+        parameters.append(query.organization_id)
+    if query.ticket_type is not None:
+        clauses.append("ticket_type = %s")
+        parameters.append(query.ticket_type)
+    if query.status is not None:
+        clauses.append(f"{STATUS} = %s")
+        parameters += [query.now, query.status.value]
+    return " AND ".join(clauses), tuple(parameters)
 
 
 class PgRecordRepository:
@@ -209,6 +269,10 @@ class PgThrottleStore:
         return [row[0] for row in rows]
 
     def record(self, address: str, now: float, since: float) -> None:
-        with self.store.transaction() as conn:
-            conn.execute("DELETE FROM exchange_failures WHERE at <= %s", (since,))
-            conn.execute("INSERT INTO exchange_failures (address, at) VALUES (%s, %s)", (address, now))
+        """One statement: count this failure and forget every expired one (amortized, a row or two each)."""
+        with self.store.connection() as conn:
+            conn.execute(
+                "WITH expired AS (DELETE FROM exchange_failures WHERE at <= %s) "
+                "INSERT INTO exchange_failures (address, at) VALUES (%s, %s)",
+                (since, address, now),
+            )

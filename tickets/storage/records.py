@@ -1,12 +1,35 @@
-"""Plain records (OAuth clients, signing keys) keyed by id, in a TinyDB table."""
+"""Plain records (OAuth clients, signing keys) keyed by id, each kind in a TinyDB file of its own."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from tinydb.table import Document
+from tinydb.table import Document, Table
 
-from tickets.storage.files import JsonStore
+from tickets.storage.files import AtomicJSONStorage, StrIdTinyDB
+from tickets.storage.locks import FileLock
+
+
+class JsonStore:
+    """One TinyDB file with its lock: the building block of the repositories below."""
+
+    def __init__(self, path: str, durable: bool = True):
+        self.path = path
+        self.lock = FileLock(path + ".lock")
+        self.db = StrIdTinyDB(path, storage=AtomicJSONStorage, durable=durable)
+
+    def table(self, name: str) -> Table:
+        return self.db.table(name, cache_size=0)
+
+    def check(self) -> None:
+        """Read the file now: raises CorruptStore or StorageError if it is unusable."""
+        self.db.storage.read()
+
+    def ensure_exists(self) -> None:
+        """Create an empty file if there is none, never touching one that exists."""
+        with self.lock:
+            if self.db.storage.read() is None:
+                self.db.storage.write({})
 
 
 def _replace_with(record: dict) -> Callable[[dict], None]:

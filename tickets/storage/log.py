@@ -1,0 +1,390 @@
+"""An append-only log with group commit, shared by every worker process of one data folder.
+
+Files (for the stem `tickets`):
+- `tickets.<generation>.log`: records appended one after another. Each record is framed by its
+  length and a CRC-32 of its bytes, so a record cut short by a crash is told from corruption.
+- `tickets.json.lock`: flock(2) held while appending (the same file the previous format locked).
+- `tickets.sync`: a few shared words (mmap): how far the log is appended and how far it is durable,
+  and a flock held by whoever runs fdatasync.
+
+A writer appends under the lock, releases it, then waits until its record is durable: if a sync that
+started after its append has finished meanwhile, it is done; otherwise it runs one fdatasync that
+covers every record appended so far, its own and those of writers who queued behind it (group
+commit). Readers apply records only up to the durable position, so nothing they answer can be lost
+by a crash. A position is one integer, `generation << 40 | offset`, so positions compare as numbers.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import mmap
+import os
+import re
+import struct
+import threading
+import zlib
+from collections.abc import Iterator
+
+from tickets.core.ports import CorruptStore, StorageError
+from tickets.storage.files import FILE_MODE, fsync_folder
+from tickets.storage.locks import FileLock
+
+FILE_MAGIC = b"TICKETLOG1\n"
+HEADER = struct.Struct("<II")  # payload length, CRC-32 of the payload
+MAX_RECORD = 64 * 1024 * 1024
+OFFSET_BITS = 40
+SYNC_MAGIC = 0x544B5453594E4331  # "TKTSYNC1": the sync file's layout version
+
+
+def position(generation: int, offset: int) -> int:
+    """One comparable number for (generation, offset)."""
+    return generation << OFFSET_BITS | offset
+
+
+def split(at: int) -> tuple[int, int]:
+    return at >> OFFSET_BITS, at & ((1 << OFFSET_BITS) - 1)
+
+
+def frame(payload: bytes) -> bytes:
+    """A record as it is written: length, checksum, payload."""
+    return HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+def unframe(data: bytes, start: int) -> tuple[list[tuple[int, bytes]], int]:
+    """The whole records in data[start:], each with the offset just past it, and where parsing stopped."""
+    records = []
+    at = start
+    while at + HEADER.size <= len(data):
+        length, checksum = HEADER.unpack_from(data, at)
+        end = at + HEADER.size + length
+        if not 0 < length <= MAX_RECORD or end > len(data):  # zeros are never a record: payloads are JSON
+            break
+        payload = data[at + HEADER.size : end]
+        if zlib.crc32(payload) != checksum:
+            break
+        records.append((end, payload))
+        at = end
+    return records, at
+
+
+class SyncState:
+    """Words shared by every process through a mapped file, each an aligned 64-bit integer read and
+    written whole: the magic, how far the log is appended and how far durable, an epoch that grows
+    whenever records that were never durable are taken back, the position to take back to (plus one;
+    0 while none is due), and the identities (inode, size, mtime) of the snapshot files the service
+    wrote, so a file changed by anything else is noticed; and, for operators, how many records were
+    appended and how many syncs made them durable. Never fsynced: start-up sets it again.
+    """
+
+    WORDS = 13
+
+    def __init__(self, path: str):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+        try:
+            if os.fstat(fd).st_size < mmap.PAGESIZE:
+                os.ftruncate(fd, mmap.PAGESIZE)
+            self._map = mmap.mmap(fd, mmap.PAGESIZE)
+        finally:
+            os.close(fd)
+        self._words = (ctypes.c_uint64 * self.WORDS).from_buffer(self._map)
+
+    @property
+    def appended(self) -> int:
+        return self._words[1]
+
+    @appended.setter
+    def appended(self, at: int) -> None:
+        self._words[1] = at
+
+    @property
+    def durable(self) -> int:
+        return self._words[2] if self._words[0] == SYNC_MAGIC else 0
+
+    @durable.setter
+    def durable(self, at: int) -> None:
+        self._words[2] = at
+
+    @property
+    def epoch(self) -> int:
+        return self._words[3]
+
+    @property
+    def rollback_due(self) -> int | None:
+        """The position to cut the log back to, if a sync failed and the cut is still to be made."""
+        return self._words[4] - 1 if self._words[4] else None
+
+    def fail_sync(self) -> None:
+        """A sync failed: what follows the durable position can never be trusted (say, fsyncgate)."""
+        if not self._words[4]:
+            self._words[4] = self._words[2] + 1
+
+    def rolled_back(self, at: int) -> None:
+        self._words[1] = at
+        self._words[2] = min(self._words[2], at)
+        self._words[3] += 1
+        self._words[4] = 0
+
+    def reset(self, at: int) -> None:
+        """Everything up to `at` is appended and durable (start-up, under the write lock, with nothing
+        taken back: workers already running keep their state)."""
+        if self._words[0] != SYNC_MAGIC:
+            self._words[3 : self.WORDS] = (0,) * (self.WORDS - 3)
+        self._words[1] = at
+        self._words[2] = at
+        self._words[0] = SYNC_MAGIC
+
+    @property
+    def counts(self) -> tuple[int, int]:
+        """(records appended, syncs run) since the shared words were made: their ratio is the grouping."""
+        return self._words[11], self._words[12]
+
+    def count_append(self) -> None:
+        self._words[11] += 1  # under the write lock
+
+    def count_sync(self) -> None:
+        self._words[12] += 1  # under the sync lock
+
+    def snapshot_known(self, identity: tuple[int, int, int]) -> bool:
+        """Whether the service wrote the snapshot file with this identity (the current or the next one)."""
+        return identity in (tuple(self._words[5:8]), tuple(self._words[8:11]))
+
+    def expect_snapshot(self, identity: tuple[int, int, int]) -> None:
+        """A fold is about to install this snapshot file."""
+        self._words[8:11] = identity
+
+    def install_snapshot(self, identity: tuple[int, int, int]) -> None:
+        self._words[5:8] = identity
+        self._words[8:11] = (0, 0, 0)
+
+
+class Log:
+    """The generations of one log in a folder. Appends need `lock`; reads need nothing."""
+
+    def __init__(self, folder: str, stem: str):
+        self.folder = folder
+        self.stem = stem
+        self.lock = FileLock(os.path.join(folder, f"{stem}.json.lock"))
+        self._sync_lock = FileLock(os.path.join(folder, f"{stem}.sync"))
+        self._sync_mutex = threading.Lock()
+        self.state = SyncState(os.path.join(folder, f"{stem}.sync"))
+        self._files: dict[int, int] = {}  # generation -> open descriptor
+        self._pattern = re.compile(rf"^{re.escape(stem)}\.(\d+)\.log$")
+
+    def path(self, generation: int) -> str:
+        return os.path.join(self.folder, f"{self.stem}.{generation:08d}.log")
+
+    def generations(self) -> list[int]:
+        """The generations present in the folder, oldest first."""
+        found = (self._pattern.match(name) for name in os.listdir(self.folder))
+        return sorted(int(match.group(1)) for match in found if match)
+
+    def create(self, generation: int) -> int:
+        """A new, empty generation, durable with its folder entry; returns its start position. An empty
+        one left by an earlier attempt is taken as it is."""
+        path = self.path(generation)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, FILE_MODE)
+        except OSError as error:
+            raise StorageError(f"cannot create {path}: {error.strerror}") from error
+        try:
+            if os.fstat(fd).st_size == 0:
+                os.write(fd, FILE_MAGIC)
+            elif os.pread(fd, len(FILE_MAGIC) + 1, 0) != FILE_MAGIC:
+                raise CorruptStore(f"{path} is in the way of a new log generation; it was left untouched")
+            os.fsync(fd)
+            fsync_folder(self.folder)
+        except OSError as error:
+            os.close(fd)
+            raise StorageError(f"cannot create {path}: {error.strerror}") from error
+        except CorruptStore:
+            os.close(fd)
+            raise
+        self._files[generation] = fd
+        return position(generation, len(FILE_MAGIC))
+
+    def is_empty(self, generation: int) -> bool:
+        """Whether a generation holds no record at all."""
+        return os.path.getsize(self.path(generation)) <= len(FILE_MAGIC)
+
+    def read_from(self, generation: int, offset: int) -> bytes:
+        """The bytes of a generation from `offset` to its current end."""
+        fd = self._descriptor(generation)
+        chunks = []
+        while True:
+            chunk = os.pread(fd, 1 << 20, offset)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+            offset += len(chunk)
+
+    def records(self, start: int, stop: int | None = None) -> Iterator[tuple[int, dict]]:
+        """(position after it, record) of each whole record from `start`, up to `stop` if given (the
+        durable position, for readers), else to the end. A seal moves on to the next generation: the
+        position after it is that generation's start. Ends quietly before a record not yet whole."""
+        generation, offset = split(start)
+        while stop is None or position(generation, offset) < stop:
+            parsed, _ = unframe(self.read_from(generation, offset), 0)
+            next_generation = None
+            for end, payload in parsed:
+                record = _decode(payload, self.path(generation))
+                next_generation = record.get("seal")
+                if next_generation:
+                    at = position(next_generation, len(FILE_MAGIC))
+                else:
+                    at = position(generation, offset + end)
+                if stop is not None and at > stop:
+                    return
+                yield at, record
+            if next_generation is None:
+                return
+            self.forget(generation)
+            generation, offset = next_generation, len(FILE_MAGIC)
+
+    def append(self, payload: bytes, at: int) -> int:
+        """Append one record after position `at` (the caller holds the lock and has read up to the end)."""
+        generation, offset = split(at)
+        data = frame(payload)
+        fd = self._descriptor(generation)
+        try:
+            written = os.write(fd, data)
+        except OSError as error:
+            self._cut(generation, offset)
+            raise StorageError(f"cannot write {self.path(generation)}: {error.strerror}") from error
+        if written != len(data):
+            self._cut(generation, offset)
+            raise StorageError(f"cannot write {self.path(generation)}: short write")
+        end = position(generation, offset + len(data))
+        self.state.appended = end
+        self.state.count_append()
+        return end
+
+    def await_durable(self, at: int, epoch: int) -> None:
+        """Return once every record up to `at` is on disk, syncing (for everyone queued) if need be.
+
+        A failed sync takes back every record that was not durable yet, ours and those queued behind
+        it (their writers get the same StorageError); `epoch` tells whether that happened meanwhile.
+        """
+        if self.state.epoch != epoch:
+            raise StorageError("a write failed and was taken back before it was on disk")
+        if self.state.durable >= at and self.state.rollback_due is None:
+            return
+        with self._sync_mutex, self._sync_lock:
+            failed = self._sync(at, epoch)
+        if failed is not None:
+            self.roll_back()
+            raise StorageError(failed)
+
+    def _sync(self, at: int, epoch: int) -> str | None:
+        """Under the sync lock: make `at` durable; the reason if that failed."""
+        if self.state.epoch != epoch or self.state.rollback_due is not None:
+            return "a write failed and was taken back before it was on disk"
+        if self.state.durable >= at:
+            return None  # a sync that started after our append covered it
+        target = max(self.state.appended, at)
+        generation, _ = split(target)
+        try:
+            os.fdatasync(self._descriptor(generation))
+        except OSError as error:
+            self.state.fail_sync()
+            return f"cannot sync {self.path(generation)}: {error.strerror}"
+        self.state.durable = max(self.state.durable, target)
+        self.state.count_sync()
+        return None
+
+    def roll_back(self) -> None:
+        """Cut the log back to its durable position after a failed sync (write lock, then sync lock)."""
+        with self.lock, self._sync_mutex, self._sync_lock:
+            at = self.state.rollback_due
+            if at is None:
+                return  # another writer did it
+            generation, offset = split(at)
+            try:
+                os.ftruncate(self._descriptor(generation), offset)
+            except OSError as error:  # stays due: every write fails until a cut succeeds
+                raise StorageError(f"cannot cut {self.path(generation)} back: {error.strerror}") from error
+            self.state.rolled_back(at)
+
+    def raise_durable(self, at: int) -> None:
+        """Record that everything up to `at` is durable (after a sync of our own, e.g. a rotation)."""
+        with self._sync_mutex, self._sync_lock:
+            self.state.durable = max(self.state.durable, at)
+            self.state.appended = max(self.state.appended, at)
+
+    def cut_torn_tail(self, generation: int, offset: int) -> bool:
+        """Drop an incomplete last record after `offset` (a crash mid-append, never acknowledged).
+
+        The caller holds the lock. If a whole record follows the bad bytes, it is corruption, not a
+        torn tail: CorruptStore, and nothing is changed. Returns whether anything was cut.
+        """
+        data = self.read_from(generation, offset)
+        _, stop = unframe(data, 0)
+        if stop == len(data):
+            return False
+        if _whole_record_after(data, stop):
+            raise CorruptStore(
+                f"{self.path(generation)} has a damaged record at byte {offset + stop} followed by good ones; "
+                "it was left untouched"
+            )
+        self._cut(generation, offset + stop)
+        return True
+
+    def sync_everything(self, generation: int) -> None:
+        """fdatasync a generation now (start-up, rotation)."""
+        os.fdatasync(self._descriptor(generation))
+
+    def forget(self, generation: int) -> None:
+        """Close our descriptor of a generation (it was folded into the snapshot)."""
+        fd = self._files.pop(generation, None)
+        if fd is not None:
+            os.close(fd)
+
+    def close(self) -> None:
+        for generation in list(self._files):
+            self.forget(generation)
+
+    def _cut(self, generation: int, offset: int) -> None:
+        try:
+            os.ftruncate(self._descriptor(generation), offset)
+        except OSError:
+            pass  # the bad bytes stay past every published position, and the next writer cuts them
+
+    def _descriptor(self, generation: int) -> int:
+        fd = self._files.get(generation)
+        if fd is None:
+            path = self.path(generation)
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
+            except FileNotFoundError:
+                raise MissingGeneration(path) from None
+            except OSError as error:
+                raise StorageError(f"cannot open {path}: {error.strerror}") from error
+            if os.pread(fd, len(FILE_MAGIC), 0) != FILE_MAGIC:
+                os.close(fd)
+                raise CorruptStore(f"{path} is not a log of this service; it was left untouched")
+            self._files[generation] = fd
+        return fd
+
+
+class MissingGeneration(StorageError):
+    """A log generation was folded into the snapshot and removed: read the snapshot again."""
+
+
+def _decode(payload: bytes, path: str) -> dict:
+    try:
+        record = json.loads(payload)
+    except ValueError as error:
+        raise CorruptStore(f"{path} holds a record that is not JSON ({error}); it was left untouched") from error
+    if not isinstance(record, dict):
+        raise CorruptStore(f"{path} holds a record that is not an object; it was left untouched")
+    return record
+
+
+def _whole_record_after(data: bytes, start: int) -> bool:
+    """Whether a record with a good checksum begins anywhere after `start`."""
+    for at in range(start + 1, len(data) - HEADER.size + 1):
+        length, checksum = HEADER.unpack_from(data, at)
+        end = at + HEADER.size + length
+        if 0 < length <= len(data) - at - HEADER.size and zlib.crc32(data[at + HEADER.size : end]) == checksum:
+            return True
+    return False

@@ -1,0 +1,118 @@
+"""`tickets.json`: every ticket as of the start of one log generation, in a file TinyDB itself opens.
+
+One ticket per line, so a worker loads it record by record (never the whole tree at once), and the
+fold writes it from the records' bytes without encoding them again:
+
+    {"<FORMAT_KEY>":{"version":2},"_meta":{"log":{"generation":7}},"tickets":{
+    "K7QW4MZP2":{"type":"MULTI_USE_TICKET",...},
+    ...
+    }}
+
+The format key is a table whose one entry is not a document: TinyDB opens the file all the same,
+but an older version of the service refuses it with a message that names the key (saying what to
+run), and touches nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable, Iterator
+
+from tickets.core.ports import CorruptStore, StorageError
+from tickets.storage.files import write_file_atomically
+
+FORMAT = 2
+FORMAT_KEY = "_format (written by ticket service 2 or later; older versions cannot read this folder)"
+HEADER_LIMIT = 64 * 1024
+TICKET_LINE = re.compile(rb'^"([A-Z0-9]{1,64})":(\{.*\}),?$')
+
+
+class Snapshot:  # noqa: B903  (a plain holder; records is a one-pass iterator)
+    """What a snapshot file holds: the log generation it runs up to, and each ticket's record bytes."""
+
+    def __init__(self, generation: int, records: Iterable[tuple[str, bytes]]):
+        self.generation = generation
+        self.records = records
+
+
+def header(generation: int) -> bytes:
+    meta = {FORMAT_KEY: {"version": FORMAT}, "_meta": {"log": {"generation": generation}}}
+    return json.dumps(meta, separators=(",", ":")).encode()[:-1] + b',"tickets":{\n'
+
+
+def write_snapshot(path: str, generation: int, records: dict[str, bytes], before_rename=None) -> None:
+    """Replace the snapshot atomically (temp file, fsync, rename, fsync of the folder); `before_rename(fd)`
+    is called with the complete new file just before it takes the name."""
+    lines = b",\n".join(b'"%s":%s' % (ticket_id.encode(), raw) for ticket_id, raw in records.items())
+    payload = header(generation) + lines + (b"\n" if lines else b"") + b"}}\n"
+    try:
+        os.close(write_file_atomically(path, payload, before_rename=before_rename))
+    except OSError as error:
+        raise StorageError(f"cannot write {path}: {error.strerror}") from error
+
+
+def read_header(path: str) -> tuple[int, int | None] | None:
+    """(format, log generation) of the snapshot file, reading only its first line when it can;
+    None if there is no file. Format 1 (the previous layout) has no generation."""
+    try:
+        with open(path, "rb") as handle:
+            first = handle.readline(HEADER_LIMIT)
+            if first.endswith(b'"tickets":{\n') and FORMAT_KEY.encode() in first:
+                meta = _json(path, first[: -len(b',"tickets":{\n')] + b"}")
+            else:
+                meta = _json(path, first + handle.read())
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise StorageError(f"cannot read {path}: {error.strerror}") from error
+    if not isinstance(meta, dict):
+        raise CorruptStore(f"{path} is not a valid data file (the top level is not an object); it was left untouched")
+    if FORMAT_KEY not in meta:
+        return 1, None
+    found = meta[FORMAT_KEY].get("version") if isinstance(meta[FORMAT_KEY], dict) else meta[FORMAT_KEY]
+    if found != FORMAT:
+        raise CorruptStore(
+            f"{path} is in format {found!r}, written by a newer version of the ticket service; "
+            f"this version reads formats 1 and {FORMAT}. Nothing was changed: run the newer version."
+        )
+    return FORMAT, _generation(path, meta)
+
+
+def _json(path: str, data: bytes):
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError) as error:
+        raise CorruptStore(f"{path} is not a valid data file ({error}); it was left untouched") from error
+
+
+def read_snapshot(path: str, data: bytes) -> Snapshot:
+    """Parse a format-2 snapshot; a file edited by hand (say with TinyDB) is parsed whole instead."""
+    lines = data.split(b"\n")
+    if lines[0].startswith(b"{") and lines[0].endswith(b'"tickets":{') and lines[-2:] == [b"}}", b""]:
+        body = lines[1:-2]
+        matches = [TICKET_LINE.match(line) for line in body]
+        if all(matches):
+            generation = _generation(path, json.loads(lines[0][: -len(b',"tickets":{')] + b"}"))
+            return Snapshot(generation, ((m.group(1).decode(), m.group(2)) for m in matches))
+    whole = _json(path, data)
+    tickets = whole.get("tickets") if isinstance(whole, dict) else None
+    if not isinstance(tickets, dict):
+        raise CorruptStore(f"{path} is not a valid data file (no table of tickets); it was left untouched")
+    return Snapshot(_generation(path, whole), _encoded(tickets.items()))
+
+
+def _encoded(items) -> Iterator[tuple[str, bytes]]:
+    for ticket_id, record in items:
+        yield ticket_id, json.dumps(record, separators=(",", ":"), allow_nan=False).encode()
+
+
+def _generation(path: str, meta) -> int:
+    try:
+        generation = meta["_meta"]["log"]["generation"]
+    except (KeyError, TypeError):
+        generation = None
+    if type(generation) is not int or generation < 1:
+        raise CorruptStore(f"{path} does not say which log generation follows it; it was left untouched")
+    return generation
