@@ -11,9 +11,11 @@ worker_class = "sync"
 timeout = 30
 # On SIGTERM, workers finish the requests they are serving (up to this long) before exiting.
 graceful_timeout = 30
-accesslog = "-"
+# One line per request, not two: the app's JSON line (TICKETS_REQUEST_LOG=json, the default) or
+# gunicorn's access log (=access), or none (=off).
+accesslog = "-" if os.environ.get("TICKETS_REQUEST_LOG", "json").strip() == "access" else None
 # Ticket ids are secrets and travel in paths and query strings: log the masked path only
-# (set by tickets.logmask.MaskedPathMiddleware), never %(r)s, %(U)s or %(q)s.
+# (set by tickets.http.logmask.MaskedPathMiddleware), never %(r)s, %(U)s or %(q)s.
 access_log_format = '%(h)s "%(m)s %({tickets.masked_path}e)s" %(s)s %(b)s %(M)sms %({x-request-id}o)s'
 # gunicorn's control socket defaults to one path per user, which two instances would fight over.
 control_socket_disable = True

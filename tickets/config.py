@@ -28,7 +28,10 @@ SETTINGS = {
     "DATABASE_URL": ("", str),
     "PURGE_INTERVAL": (60, int),
     "FOLD_BYTES": (4 * 1024 * 1024, int),
+    "REQUEST_LOG": ("json", str),
+    "ALLOW_HTTP": (0, int),
 }
+REQUEST_LOGS = ("json", "access", "off")
 JWT_ALGORITHMS = ("RS256", "ES256")
 
 
@@ -80,6 +83,8 @@ def _check(config: Mapping) -> None:
             raise ConfigError(f"{key} must not be negative")
     if not MIN_TTL <= config["TICKETS_TICKET_TTL"] <= MAX_TTL:
         raise ConfigError(f"TICKETS_TICKET_TTL must be between {MIN_TTL} and {MAX_TTL} seconds, like a ticket's ttl")
+    if config["TICKETS_REQUEST_LOG"] not in REQUEST_LOGS:
+        raise ConfigError(f"TICKETS_REQUEST_LOG must be one of {', '.join(REQUEST_LOGS)}")
     if config["TICKETS_JWT_ALG"] not in JWT_ALGORITHMS:
         raise ConfigError(f"TICKETS_JWT_ALG must be one of {', '.join(JWT_ALGORITHMS)}")
     url = config["TICKETS_DATABASE_URL"]

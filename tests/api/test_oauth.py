@@ -564,12 +564,14 @@ def test_failed_exchanges_are_throttled(throttled_app, clock):
         TOKEN, data={"grant_type": "ticket", "ticket": good["id"]}, headers={"X-Forwarded-For": "10.1.1.1"}
     )
     assert spoofed.status_code == 429
-    elsewhere = client.post(
-        TOKEN, data={"grant_type": "ticket", "ticket": good["id"]}, environ_base={"REMOTE_ADDR": "10.9.9.9"}
+    elsewhere = client.post(  # https: plain http is only for a loopback peer (SPEC section 11)
+        TOKEN, data={"grant_type": "ticket", "ticket": good["id"]}, environ_base={"REMOTE_ADDR": "10.9.9.9"},
+        base_url="https://localhost",
     )
     assert elsewhere.status_code == 200, elsewhere.json
     unknown_elsewhere = client.post(
-        TOKEN, data={"grant_type": "ticket", "ticket": "ABCDEFGHJ"}, environ_base={"REMOTE_ADDR": "10.9.9.9"}
+        TOKEN, data={"grant_type": "ticket", "ticket": "ABCDEFGHJ"}, environ_base={"REMOTE_ADDR": "10.9.9.9"},
+        base_url="https://localhost",
     )
     assert unknown_elsewhere.status_code == 400
 
@@ -613,15 +615,14 @@ def test_forwarded_for_counts_behind_configured_proxy(make_app, tmp_path):
     client = app.test_client()
 
     def guess(address):
-        return client.post(
-            TOKEN, data={"grant_type": "ticket", "ticket": "ABCDEFGHJ"}, headers={"X-Forwarded-For": address}
-        )
+        headers = {"X-Forwarded-Proto": "https", **({"X-Forwarded-For": address} if address else {})}
+        return client.post(TOKEN, data={"grant_type": "ticket", "ticket": "ABCDEFGHJ"}, headers=headers)
 
     for _ in range(3):
         assert guess("198.51.100.7").status_code == 400
     assert guess("198.51.100.7").status_code == 429
-    assert guess("198.51.100.8").status_code == 400
-    assert exchange(client, "ABCDEFGHJ").status_code == 400
+    assert guess("198.51.100.8").json == refusal("NOT_FOUND")
+    assert guess(None).json == refusal("NOT_FOUND")  # the proxy's own address counts apart
 
 
 def test_throttle_is_shared_by_processes_on_one_data_dir(make_app, tmp_path):
@@ -632,6 +633,43 @@ def test_throttle_is_shared_by_processes_on_one_data_dir(make_app, tmp_path):
     assert exchange(second, "ABCDEFGHJ").status_code == 400
     assert exchange(first, "ABCDEFGHJ").status_code == 400
     assert exchange(second, "ABCDEFGHJ").status_code == 429
+
+
+# --- plain http (SPEC section 11) ------------------------------------------------------------------------
+
+
+def token_over(client, scheme="http", peer="127.0.0.1", headers=None):
+    return client.post(
+        TOKEN, data={"grant_type": "ticket", "ticket": "ABCDEFGHJ"}, base_url=f"{scheme}://localhost",
+        environ_base={"REMOTE_ADDR": peer}, headers=headers or {},
+    )
+
+
+INSECURE = {"error": "insecure_transport", "error_description": "OAuth 2 MUST utilize https."}
+
+
+def test_plain_http_only_from_a_loopback_peer(test_client):
+    """Plain http is accepted from 127.0.0.1 and ::1 (also IPv4-mapped); from anywhere else it is refused,
+    whatever the Host header says; https is accepted from anywhere."""
+    for peer in ("127.0.0.1", "::1", "::ffff:127.0.0.1"):
+        assert token_over(test_client, peer=peer).json == refusal("NOT_FOUND"), peer
+    for peer in ("10.0.0.8", "192.0.2.1", "2001:db8::1"):
+        refused = token_over(test_client, peer=peer, headers={"Host": "localhost"})
+        assert (refused.status_code, refused.json) == (400, INSECURE), peer
+        assert token_over(test_client, "https", peer).json == refusal("NOT_FOUND"), peer
+
+
+def test_allow_http_setting_accepts_plain_http_from_anywhere(make_app, tmp_path):
+    client = make_app(tmp_path / "lan", TICKETS_ALLOW_HTTP=1).test_client()
+    assert token_over(client, peer="192.168.1.20").json == refusal("NOT_FOUND")
+
+
+def test_behind_a_proxy_only_what_it_says_is_https(make_app, tmp_path):
+    """With TICKETS_PROXY_FIX, plain http is refused even from loopback, unless the proxy says https."""
+    client = make_app(tmp_path / "proxied", TICKETS_PROXY_FIX=1).test_client()
+    assert token_over(client).json == INSECURE
+    assert token_over(client, headers={"X-Forwarded-Proto": "http", "Host": "localhost"}).json == INSECURE
+    assert token_over(client, headers={"X-Forwarded-Proto": "https"}).json == refusal("NOT_FOUND")
 
 
 # --- bearer protection ------------------------------------------------------------------------------------

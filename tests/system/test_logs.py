@@ -1,6 +1,8 @@
-"""gunicorn's logs never show a ticket id or an access token, only masked paths."""
+"""The logs never show a ticket id or a token: the JSON request log, or gunicorn's access log with masked paths."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 import requests
@@ -78,17 +80,28 @@ def secret_traffic(base_url: str, credentials: dict) -> tuple[set, set]:
     return ids, secrets
 
 
-def test_logs_show_masked_paths_and_no_ticket_id_or_token(gunicorn, request):
-    """After traffic carrying ticket ids and tokens in paths, query strings, bodies and headers, the logs hold none."""
-    server = gunicorn(workers=2)
+@pytest.mark.parametrize("mode", ["json", "access"])
+def test_logs_show_no_ticket_id_or_token(gunicorn, request, mode):
+    """After traffic carrying ticket ids and tokens in paths, query strings, bodies and headers, the logs hold none;
+    one line per request: the app's JSON line (the default) or gunicorn's access line with masked paths."""
+    server = gunicorn(workers=2, TICKETS_REQUEST_LOG=mode)
     credentials = server.cli("clients", "create", "--name", "logs", "--org", ORG)
     ids, secrets = secret_traffic(server.url, credentials)
     server.stop()  # flush and close the log files
 
     logs = {path.name: path.read_text(errors="replace") for path in sorted(server.log_dir.glob("gunicorn-*"))}
     text = "\n".join(logs.values())
-    access_lines = [line for line in text.splitlines() if '"' in line and "/security/" in line]
-    assert len(access_lines) > 40, f"too few access log lines to judge:\n{text}"
+    json_lines = [json.loads(line) for line in text.splitlines() if line.startswith('{"time"')]
+    access_lines = [line for line in text.splitlines() if '"' in line and "/security/" in line and line[0] != "{"]
+    if mode == "json":
+        assert len(json_lines) >= 40 and access_lines == [], f"one JSON line per request, no access log:\n{text}"
+        assert {"/security/ticket/<ticketId>", "/security/oauth/token"} <= {line["path"] for line in json_lines}
+    else:
+        assert len(access_lines) >= 40 and json_lines == [], f"one access line per request, no JSON log:\n{text}"
+        masked = {f"/security/ticket/{ticket_id[:2]}***" for ticket_id in ids}
+        missing = sorted(path for path in masked if path not in text)
+        assert missing == [], f"masked paths absent from the access log: {missing}"
+        assert '"POST /security/oauth/token" 200' in text, "the token endpoint's access lines are missing"
 
     leaked_ids = sorted(ticket_id for ticket_id in ids if ticket_id.lower() in text.lower())
     assert leaked_ids == [], f"ticket ids in the logs: {leaked_ids}"
@@ -98,14 +111,10 @@ def test_logs_show_masked_paths_and_no_ticket_id_or_token(gunicorn, request):
     leaked = sorted(piece[:12] + "..." for piece in pieces if piece in text)
     assert leaked == [], f"tokens or secrets in the logs: {leaked}"
     assert "ticket=" not in text, "a query string reached the logs"
-
-    masked = {f"/security/ticket/{ticket_id[:2]}***" for ticket_id in ids}
-    missing = sorted(path for path in masked if path not in text)
-    assert missing == [], f"masked paths absent from the access log: {missing}"
-    assert '"POST /security/oauth/token" 200' in text, "the token endpoint's access lines are missing"
+    lines = len(json_lines) + len(access_lines)
     record(
         request.config,
-        "logs",
-        f"{len(access_lines)} access log lines; {len(ids)} ticket ids and {len(pieces)} token pieces absent",
-        {"access_lines": len(access_lines), "ticket_ids": len(ids), "secret_pieces": len(pieces), "files": list(logs)},
+        f"logs-{mode}",
+        f"{lines} request log lines ({mode}); {len(ids)} ticket ids and {len(pieces)} token pieces absent",
+        {"lines": lines, "ticket_ids": len(ids), "secret_pieces": len(pieces), "files": list(logs)},
     )

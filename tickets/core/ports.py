@@ -100,6 +100,10 @@ class RecordStore(Protocol):
     def locked(self) -> AbstractContextManager:
         """Excludes every other writer of these records, in any process and on any node."""
 
+    def version(self) -> object | None:
+        """A value that changes whenever any record changes, cheap to ask (no round trip); None if the
+        store cannot tell that cheaply, and then copies kept in memory are refreshed every second."""
+
 
 class ThrottleStore(Protocol):
     """Failed exchanges per client address, shared by every worker and node."""

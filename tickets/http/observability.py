@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -18,17 +19,18 @@ from tickets.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 request_log = logging.getLogger("tickets.requests")
 
 
 def init_observability(app: Flask) -> None:
-    """Request ids, JSON request logs and the /metrics endpoint."""
+    """Request ids, the JSON request log (unless TICKETS_REQUEST_LOG says otherwise) and the /metrics endpoint."""
     if not request_log.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(message)s"))
         request_log.addHandler(handler)
-        request_log.setLevel(logging.INFO)
         request_log.propagate = False
+    request_log.setLevel(logging.INFO if app.config["TICKETS_REQUEST_LOG"] == "json" else logging.WARNING)
     app.before_request(_start_request)
     app.after_request(_finish_request)
     app.add_url_rule("/metrics", "metrics", _metrics)
@@ -47,20 +49,37 @@ def _finish_request(response: Response) -> Response:
     # The URL rule, never the path: paths carry ticket ids, which are secrets.
     endpoint = request.url_rule.rule if request.url_rule else "<unmatched>"
     if endpoint != "/metrics":
-        HTTP_REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
-        HTTP_LATENCY.labels(endpoint, request.method).observe(duration)
+        method = request.method if request.method in KNOWN_METHODS else "other"  # made-up methods: one label
+        _count(endpoint, method, response.status_code, duration)
+    if request_log.isEnabledFor(logging.INFO):
+        _log_line(request_id, endpoint, response.status_code, duration)
+    return response
+
+
+@functools.cache
+def _children(endpoint: str, method: str, status: int):
+    """The metric series of one (endpoint, method, status): looked up once, not on every request."""
+    return HTTP_REQUESTS.labels(endpoint, method, str(status)), HTTP_LATENCY.labels(endpoint, method)
+
+
+def _count(endpoint: str, method: str, status: int, duration: float) -> None:
+    requests, latency = _children(endpoint, method, status)
+    requests.inc()
+    latency.observe(duration)
+
+
+def _log_line(request_id: str, endpoint: str, status: int, duration: float) -> None:
     token = g.get("authlib_server_oauth2_token") or {}
     request_log.info(json.dumps({
         "time": clock.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
         "request_id": request_id,
         "method": request.method,
         "path": endpoint,
-        "status": response.status_code,
+        "status": status,
         "duration_ms": round(duration * 1000, 2),
         "client_id": token.get("client_id") or g.get("client_id"),
         "organization": token.get("org") or g.get("organization"),
     }))
-    return response
 
 
 def _metrics():

@@ -81,7 +81,7 @@ class Tickets(MethodView):
     decorators = [require_oauth(scopes.MANAGE)]
 
     @blp.doc(security=BEARER)
-    @blp.arguments(CreateTicketWebCommandSchema)
+    @blp.arguments(CreateTicketWebCommandSchema())
     @blp.response(200, TicketSchema, headers={**ETAG_HEADER, "Location": {"schema": {"type": "string"}}})
     def post(self, command):
         """Create a ticket"""
@@ -90,7 +90,7 @@ class Tickets(MethodView):
         return ticket, {**etag(ticket), "Location": url_for("tickets.TicketById", ticketId=ticket.id)}
 
     @blp.doc(security=BEARER)
-    @blp.arguments(TicketQueryArgsSchema, location="query")
+    @blp.arguments(TicketQueryArgsSchema(), location="query")
     @blp.response(200, TicketSchema(many=True))
     @blp.paginate()
     def get(self, filters, pagination_parameters):
@@ -115,7 +115,7 @@ class TicketById(MethodView):
 
     @require_oauth(scopes.MANAGE)  # outermost: a caller without a token learns nothing from validation
     @blp.doc(security=BEARER, parameters=[IF_MATCH])
-    @blp.arguments(UpdateTicketWebCommandSchema)
+    @blp.arguments(UpdateTicketWebCommandSchema())
     @blp.response(200, TicketSchema, headers=ETAG_HEADER)
     @blp.alt_response(412, response="DEFAULT_ERROR", description="If-Match does not match.")
     def put(self, command, ticketId):
@@ -153,7 +153,7 @@ revoke = _state_change("revoke", "Revoke a ticket", "revoke_ticket")
 @blp.route("/<ticketId>/event")
 @require_oauth([scopes.MANAGE, scopes.TICKET])
 @blp.doc(security=BEARER_OR_OWN_TICKET)
-@blp.arguments(EventQueryArgsSchema, location="query")
+@blp.arguments(EventQueryArgsSchema(), location="query")
 @blp.response(200, content_type="text/calendar", description="The iCalendar file.")
 @blp.alt_response(302, description="Redirect to the provider's add-event page.")
 def ticket_event(args, ticketId):

@@ -12,11 +12,13 @@ from authlib.oauth2.rfc6749.util import scope_to_list
 
 from tickets.core import clock, scopes
 from tickets.core.ports import RecordStore
+from tickets.oauth.freshness import Freshness
 
 GRANT_TYPES = ("client_credentials",)
 AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 # Scope tokens per RFC 6749 section 3.3: printable ASCII without space, quote or backslash.
 SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
+MAX_CACHED = 10_000  # clients kept in memory per worker; unknown ids count too, so guesses cannot grow it
 
 
 class ClientNotFound(LookupError):
@@ -86,16 +88,23 @@ class Client(ClientMixin):
 
 
 class ClientRegistry:
-    """Create, find, rotate and delete clients in a record repository."""
+    """Create, find, rotate and delete clients in a record repository; found clients are kept in memory
+    while the records stay the same (see tickets.oauth.freshness)."""
 
     def __init__(self, records: RecordStore):
         self.records = records
+        self._found: dict[str, Client | None] = {}
+        self._freshness = Freshness(records)
 
     def find(self, client_id: str) -> Client | None:
         if not isinstance(client_id, str) or not client_id:
             return None
-        record = self.records.get(client_id)
-        return Client(client_id, record) if record else None
+        if self._freshness.stale() or len(self._found) >= MAX_CACHED:
+            self._found.clear()
+        if client_id not in self._found:
+            record = self.records.get(client_id)
+            self._found[client_id] = Client(client_id, record) if record else None
+        return self._found[client_id]
 
     def create(self, name: str, organization_id: str | None, scope: str) -> dict:
         """Register a client; returns its public fields with the secret, shown only this once."""
@@ -111,6 +120,7 @@ class ClientRegistry:
             "createdAt": clock.timestamp(),
         }
         self.records.put(client_id, record)
+        self._freshness.expire()
         return _credentials(Client(client_id, record), secret)
 
     def rotate_secret(self, client_id: str) -> dict:
@@ -123,10 +133,13 @@ class ClientRegistry:
             salt = secrets.token_hex(16)
             record.update(salt=salt, secretHash=hash_secret(secret, salt))
             self.records.put(client_id, record)
+        self._freshness.expire()
         return _credentials(Client(client_id, record), secret)
 
     def delete(self, client_id: str) -> None:
-        if not self.records.delete(client_id):
+        deleted = self.records.delete(client_id)
+        self._freshness.expire()
+        if not deleted:
             raise ClientNotFound(client_id)
 
     def list(self) -> list[dict]:

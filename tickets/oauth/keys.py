@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet, RSAKey
 
 from tickets.core import clock
 from tickets.core.ports import RecordStore
+from tickets.oauth.freshness import Freshness
 
 LEEWAY = 5  # seconds of clock skew tolerated on exp/nbf/iat
 VERIFIED_CACHE_SIZE = 10_000  # tokens per worker whose signature need not be checked again
@@ -28,6 +32,15 @@ def _import(jwk: dict):
     return ECKey.import_key(jwk) if jwk["kty"] == "EC" else RSAKey.import_key(jwk)
 
 
+def _kid_of(token: str) -> str | None:
+    """The kid in a token's header, unverified (only to decide whether to read the keys again)."""
+    try:
+        header = token.split(".", 1)[0]
+        return json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4))).get("kid")
+    except (ValueError, AttributeError, TypeError):
+        return None
+
+
 class KeyRing:
     """The keys in the key store; the newest signs, and retired ones stay published while
     tokens they signed may still be alive."""
@@ -36,10 +49,11 @@ class KeyRing:
         self.records = records  # {"jwk", "alg", "created", "retired"} by kid
         self.alg = alg
         self.max_token_ttl = max_token_ttl
+        self._freshness = Freshness(records)
         self._seen = None
         self._signer = None
         self._published = None
-        self._built_at = 0.0
+        self._built_at = float("-inf")
         self._verified: dict[str, dict] = {}  # token -> claims whose signature checked out
         self._verified_for = None  # the KeySet those signatures were checked against
         self._registry = jwt.JWTClaimsRegistry(
@@ -76,8 +90,21 @@ class KeyRing:
 
         A client sends the same token for up to an hour, so a signature once checked is
         remembered (while the published keys stay the same); the times are checked every call.
+        A token signed with a key this worker has not seen yet (rotated on another node within
+        the last second) makes it read the keys again once.
         """
         published = self._keys()[1]
+        try:
+            return self._verify(token, published)
+        except InvalidToken:
+            if _kid_of(token) in {key.kid for key in published.keys}:
+                raise
+            renewed = self._keys(refresh=True)[1]
+            if renewed is published:
+                raise
+            return self._verify(token, renewed)
+
+    def _verify(self, token: str, published: KeySet) -> dict:
         claims = self._verified.get(token) if self._verified_for is published else None
         try:
             if claims is None:
@@ -93,18 +120,18 @@ class KeyRing:
             self._verified, self._verified_for = {}, published
         self._verified[token] = claims
 
-    def _keys(self):
-        """(signing key, KeySet of published keys), rebuilt only when the key file changed."""
-        # Rebuilt when the set of keys changed, and each minute so retired keys leave the JWKS on time.
-        fingerprint = tuple(sorted((kid, record.get("retired")) for kid, record in self.records.all().items()))
-        if fingerprint != self._seen or clock.monotonic() - self._built_at > 60:
-            current = self._current_record()
-            if current is None:
-                raise InvalidToken("no signing key")
-            published = [_import(record["jwk"]) for record in self._published_records()]
-            self._signer = _import(current["jwk"])
-            self._published = KeySet(published)
-            self._seen = fingerprint
+    def _keys(self, refresh: bool = False):
+        """(signing key, KeySet of published keys), rebuilt when the key records changed (see
+        tickets.oauth.freshness), when asked to, and each minute so retired keys leave the JWKS on time."""
+        if self._freshness.stale() or refresh or clock.monotonic() - self._built_at > 60:
+            fingerprint = tuple(sorted((kid, record.get("retired")) for kid, record in self.records.all().items()))
+            if fingerprint != self._seen or clock.monotonic() - self._built_at > 60:
+                current = self._current_record()
+                if current is None:
+                    raise InvalidToken("no signing key")
+                self._signer = _import(current["jwk"])
+                self._published = KeySet([_import(record["jwk"]) for record in self._published_records()])
+                self._seen = fingerprint
             self._built_at = clock.monotonic()
         return self._signer, self._published
 
@@ -126,6 +153,7 @@ class KeyRing:
             self.records.put(retire["jwk"]["kid"], {**retire, "retired": now})
         key = _generate(self.alg)
         self.records.put(key.kid, {"jwk": key.as_dict(private=True), "alg": self.alg, "created": now, "retired": None})
+        self._freshness.expire()
         return key.kid
 
     def _drop_expired_keys(self) -> None:

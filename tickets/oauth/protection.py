@@ -6,6 +6,7 @@ from authlib.integrations.flask_oauth2 import ResourceProtector
 from authlib.oauth2.rfc6749.util import scope_to_list
 from authlib.oauth2.rfc6750 import BearerTokenValidator, InsufficientScopeError
 from flask import g
+from flask import request as flask_request
 from flask_smorest import abort
 
 from tickets.core import scopes
@@ -36,8 +37,21 @@ class JWTBearerValidator(BearerTokenValidator):
         return read_token(token_string)
 
 
+class BearerRequest:
+    """What bearer validation reads of a request: its headers (authlib's wrapper also builds the full URL)."""
+
+    def __init__(self, headers):
+        self.headers = headers
+
+
 class TicketResourceProtector(ResourceProtector):
     """Bearer protection whose errors take the API's JSON shape: 401 for any bad token, 403 for scope."""
+
+    def acquire_token(self, scopes=None, **kwargs):
+        token = self.validate_request(scopes=[scopes] if isinstance(scopes, str) else scopes,
+                                      request=BearerRequest(flask_request.headers))
+        g.authlib_server_oauth2_token = token
+        return token
 
     def raise_error_response(self, error):
         if isinstance(error, InsufficientScopeError):

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
+from functools import cached_property
+
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
 from authlib.oauth2 import OAuth2Error
-from flask import Flask
+from authlib.oauth2.rfc6749.errors import InsecureTransportError
+from flask import Flask, current_app
 from flask import request as flask_request
 from werkzeug.datastructures import CombinedMultiDict
 
@@ -17,19 +21,48 @@ from tickets.oauth.services import EXTENSION, OAuthServices, oauth_services
 class BodyFirstPayload(FlaskOAuth2Payload):
     """Token parameters from the form body or, as existing clients send them, the query string; the body wins."""
 
-    @property
+    @cached_property  # authlib asks for it several times a request
     def data(self):
         return CombinedMultiDict([self._request.form, self._request.args])
 
 
 class TokenRequest(FlaskOAuth2Request):
+    """authlib's request, with our rule for plain http (SPEC section 11) instead of authlib's, which trusts
+    the Host header and builds the full URL for it on every request."""
+
     def __init__(self, request):
-        super().__init__(request)
+        if not transport_is_secure(request):
+            raise InsecureTransportError()
+        # What OAuth2Request.__init__ sets, without its transport check.
+        self.method, self.uri, self.headers, self._body = request.method, request.path, request.headers, None
+        self.client = self.auth_method = self.user = self.credential = None
+        self.authorization_code = self.refresh_token = self._scope = None
+        self._request = request
         self.payload = BodyFirstPayload(request)
 
     @property
     def form(self):
         return self.payload.data
+
+
+def transport_is_secure(request) -> bool:
+    """https (the request's own, or a configured proxy's word for it); plain http only from a loopback peer
+    with no proxy in between, or with TICKETS_ALLOW_HTTP=1. Never decided by the Host header."""
+    if request.scheme == "https":
+        return True
+    config = current_app.config
+    if config["TICKETS_ALLOW_HTTP"]:
+        return True
+    return not config["TICKETS_PROXY_FIX"] and is_loopback(request.remote_addr)
+
+
+def is_loopback(address: str | None) -> bool:
+    try:
+        parsed = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    mapped = getattr(parsed, "ipv4_mapped", None)
+    return (mapped or parsed).is_loopback
 
 
 class TicketAuthorizationServer(AuthorizationServer):

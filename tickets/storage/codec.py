@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from datetime import datetime
 
 from tickets.core.domain import Ticket, TicketType
@@ -30,13 +29,13 @@ def ticket_to_record(ticket: Ticket) -> dict:
 
 
 def record_to_ticket(ticket_id: str, record: dict) -> Ticket:
-    """The domain object of a stored record; properties are copied so callers cannot alter the cache."""
+    """The domain object of a record freshly decoded from JSON (it keeps the record's properties object)."""
     return Ticket(
         id=ticket_id,
         type=TicketType(record["type"]),
         organization_id=record["organizationId"],
         user_id=record["userId"],
-        properties=copy.deepcopy(record["properties"]),
+        properties=record["properties"],
         created_at=parse_time(record["createdAt"]),
         expires_at=parse_time(record["expiresAt"]),
         not_before=parse_time(record.get("notBefore")),

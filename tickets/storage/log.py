@@ -208,15 +208,16 @@ class Log:
         return os.path.getsize(self.path(generation)) <= len(FILE_MAGIC)
 
     def read_from(self, generation: int, offset: int) -> bytes:
-        """The bytes of a generation from `offset` to its current end."""
+        """The bytes of a generation from `offset` to its current end (nothing read when there are none)."""
         fd = self._descriptor(generation)
         chunks = []
-        while True:
-            chunk = os.pread(fd, 1 << 20, offset)
+        while (size := os.fstat(fd).st_size) > offset:
+            chunk = os.pread(fd, size - offset, offset)
             if not chunk:
-                return b"".join(chunks)
+                break
             chunks.append(chunk)
             offset += len(chunk)
+        return b"".join(chunks)
 
     def records(self, start: int, stop: int | None = None) -> Iterator[tuple[int, dict]]:
         """(position after it, record) of each whole record from `start`, up to `stop` if given (the

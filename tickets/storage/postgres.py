@@ -244,6 +244,10 @@ class PgRecordRepository:
         with self.store.connection() as conn:
             conn.execute(f"DELETE FROM {self.table} WHERE id = ANY(%s)", (list(record_ids),))
 
+    def version(self) -> None:
+        """Unknown without a round trip: copies kept in memory refresh every second (see RecordStore.version)."""
+        return None
+
     @contextmanager
     def locked(self):
         """A session advisory lock: excludes every other writer of this table, on every node."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 
 from tinydb.table import Document, Table
 
-from tickets.storage.files import AtomicJSONStorage, StrIdTinyDB
+from tickets.storage.files import AtomicJSONStorage, StrIdTinyDB, identity
 from tickets.storage.locks import FileLock
 
 
@@ -73,6 +74,13 @@ class TinyRecordRepository:
     def locked(self):
         """A context manager that excludes every other writer of these records, in any process."""
         return self.store.lock
+
+    def version(self) -> tuple[int, int, int] | None:
+        """The file's identity: every write replaces it, so any change shows here (None while it is missing)."""
+        try:
+            return identity(os.stat(self.store.path))
+        except FileNotFoundError:
+            return None
 
     def remove_many(self, record_ids: Iterable[str]) -> None:
         with self.store.lock:
