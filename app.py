@@ -13,8 +13,9 @@ from tickets.core.service import TicketService
 from tickets.http import health, oauth
 from tickets.http import tickets as tickets_api
 from tickets.http.api import API_SETTINGS, TicketApi, init_error_handlers
-from tickets.http.logmask import MaskedPathMiddleware, mask_path
-from tickets.http.observability import init_observability
+from tickets.http.headers import init_headers
+from tickets.http.logmask import MaskedPathMiddleware, init_log_masking, mask_ids
+from tickets.http.observability import init_observability, request_log
 from tickets.http.swagger import init_swagger_assets
 from tickets.oauth.clients import ClientRegistry
 from tickets.oauth.keys import KeyRing
@@ -30,15 +31,16 @@ class TicketFlask(Flask):
     """Flask whose log of an unexpected error names the path with ticket ids masked (they are secrets)."""
 
     def log_exception(self, exc_info) -> None:
-        self.logger.error("Exception on %s [%s]", mask_path(request.path), request.method, exc_info=exc_info)
+        self.logger.error("Exception on %s [%s]", mask_ids(request.path), request.method, exc_info=exc_info)
 
 
 def create_app(config: dict | None = None) -> Flask:
     """Build the app: settings from TICKETS_* (overridden by `config`), storage checked, routes wired."""
-    app = TicketFlask(__name__)
+    app = TicketFlask(__name__, template_folder="tickets/http/templates", static_folder="tickets/http/static")
     app.config.update(API_SETTINGS, MAX_CONTENT_LENGTH=MAX_BODY)
     app.config.update(config or {})
     app.config.update(load_settings(config))
+    app.config["OPENAPI_SWAGGER_UI_CONFIG"] = {"persistAuthorization": bool(app.config["TICKETS_SWAGGER_PERSIST_AUTH"])}
     # The same allow-list guards every request's Host, not only the calendar's join links.
     app.config["TRUSTED_HOSTS"] = app.config["TICKETS_TRUSTED_HOSTS"]
     app.wsgi_app = MaskedPathMiddleware(app.wsgi_app)
@@ -52,8 +54,10 @@ def create_app(config: dict | None = None) -> Flask:
     for blueprint in (tickets_api.blp, oauth.blp, oauth.root_blp, health.blp):
         api.register_blueprint(blueprint)
     init_observability(app)
+    init_log_masking(app.logger, request_log)
     init_error_handlers(app, api)
     init_swagger_assets(app)
+    init_headers(app)
     cli.init_app(app)
     return app
 

@@ -17,6 +17,8 @@ accesslog = "-" if os.environ.get("TICKETS_REQUEST_LOG", "json").strip() == "acc
 # Ticket ids are secrets and travel in paths and query strings: log the masked path only
 # (set by tickets.http.logmask.MaskedPathMiddleware), never %(r)s, %(U)s or %(q)s.
 access_log_format = '%(h)s "%(m)s %({tickets.masked_path}e)s" %(s)s %(b)s %(M)sms %({x-request-id}o)s'
+# Every line of gunicorn's own logs (access, errors, "invalid request line") masks ticket ids too.
+logger_class = "tickets.http.logmask.MaskingGunicornLogger"
 # gunicorn's control socket defaults to one path per user, which two instances would fight over.
 control_socket_disable = True
 

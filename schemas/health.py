@@ -1,10 +1,9 @@
 """The health answer."""
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 
 class HealthSchema(Schema):
-    """`ok`, or why storage is unavailable."""
+    """`ok`, or `unavailable` (the reason goes to the log only)."""
 
-    status = fields.String(required=True)
-    message = fields.String()
+    status = fields.String(required=True, validate=validate.OneOf(["ok", "unavailable"]))

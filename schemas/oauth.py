@@ -28,6 +28,16 @@ class IntrospectionRequestSchema(Schema):
     token_type_hint = fields.String()
 
 
+class RevocationRequestSchema(Schema):
+    """RFC 7009 section 2.1; other parameters are ignored."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    token = fields.String(required=True)
+    token_type_hint = fields.String(metadata={"description": "Ignored: every token here is an access token."})
+
+
 class TokenResponseSchema(Schema):
     """RFC 6749 section 5.1."""
 

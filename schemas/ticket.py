@@ -1,19 +1,16 @@
 """Schemas of the Ticket v1.0 API, named after its documented models."""
 
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
 
 from tickets.core import clock
 from tickets.core.domain import TicketStatus, TicketType, format_time
-from tickets.core.rules import MAX_TTL, MIN_TTL, is_unicode
+from tickets.core.rules import MAX_TTL, MIN_TTL, ORGANIZATION_ID, ORGANIZATION_ID_RULE
 
 TICKET_TYPES = [ticket_type.value for ticket_type in TicketType]
 CALENDARS = ["ics", "google", "outlook"]
 
 
-def unicode_text(value: str) -> None:
-    """Strings that will go into tokens must be encodable (JSON escapes can carry lone surrogates)."""
-    if not is_unicode(value):
-        raise ValidationError("Must be valid Unicode (no lone surrogates).")
+ORGANIZATION = validate.Regexp(ORGANIZATION_ID, error=f"Must be {ORGANIZATION_ID_RULE}.")
 
 
 class UTCDateTime(fields.DateTime):
@@ -62,7 +59,7 @@ class CreateTicketWebCommandSchema(Schema):
         metadata={"description": "Id length: 0 or absent for 9, otherwise 6 to 64."},
     )
     organizationId = fields.String(
-        allow_none=True, validate=unicode_text,
+        allow_none=True, validate=ORGANIZATION,
         metadata={"description": "Required for a system client; an organization's client may only name its own."},
     )
     properties = fields.Dict(
@@ -87,7 +84,7 @@ class UpdateTicketWebCommandSchema(Schema):
         unknown = RAISE
 
     organizationId = fields.String(
-        allow_none=True, validate=unicode_text, metadata={"description": "Only a system client may move a ticket."}
+        allow_none=True, validate=ORGANIZATION, metadata={"description": "Only a system client may move a ticket."}
     )
     properties = fields.Dict(keys=fields.String(), required=True)
 
@@ -100,7 +97,9 @@ class TicketQueryArgsSchema(Schema):
 
     type = fields.String(validate=validate.OneOf(TICKET_TYPES))
     status = fields.String(validate=validate.OneOf([status.value for status in TicketStatus]))
-    organizationId = fields.String(metadata={"description": "System clients only: one organization's tickets."})
+    organizationId = fields.String(
+        validate=ORGANIZATION, metadata={"description": "System clients only: one organization's tickets."}
+    )
 
 
 class EventQueryArgsSchema(Schema):

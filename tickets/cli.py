@@ -9,6 +9,7 @@ from flask import Flask
 from flask.cli import AppGroup
 
 from tickets.context import current_services
+from tickets.core.rules import ORGANIZATION_ID_RULE, is_organization_id
 from tickets.oauth.clients import ClientNotFound
 from tickets.storage import StorageError, TicketIdTaken, open_storage
 
@@ -22,9 +23,19 @@ def emit(value) -> None:
     click.echo(json.dumps(value))
 
 
+def organization_option(ctx, param, value):
+    """--org, checked as the API checks organizationId: an empty or odd one must not make a system client."""
+    if value is not None and not is_organization_id(value):
+        raise click.BadParameter(f"must be {ORGANIZATION_ID_RULE} (got {value!r})")
+    return value
+
+
 @clients_cli.command("create")
 @click.option("--name", required=True, help="A label for people.")
-@click.option("--org", default=None, help="Organization; without it, a system client acting on every organization.")
+@click.option(
+    "--org", default=None, callback=organization_option,
+    help="Organization; without it, a system client acting on every organization.",
+)
 @click.option("--scope", default="global", show_default=True, help="Space-separated scopes.")
 def create_client(name, org, scope):
     """Register a client; prints its credentials once as JSON."""

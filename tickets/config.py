@@ -30,6 +30,7 @@ SETTINGS = {
     "FOLD_BYTES": (4 * 1024 * 1024, int),
     "REQUEST_LOG": ("json", str),
     "ALLOW_HTTP": (0, int),
+    "SWAGGER_PERSIST_AUTH": (0, int),
 }
 REQUEST_LOGS = ("json", "access", "off")
 JWT_ALGORITHMS = ("RS256", "ES256")

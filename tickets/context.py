@@ -30,7 +30,7 @@ class Services:
 
     def for_oauth(self) -> OAuthServices:
         """The part the OAuth layer uses (see tickets.oauth.services)."""
-        return OAuthServices(self.tickets, self.clients, self.keys, self.tokens, self.throttle)
+        return OAuthServices(self.tickets, self.clients, self.keys, self.tokens, self.throttle, self.storage.revoked)
 
 
 def current_services() -> Services:

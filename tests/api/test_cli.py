@@ -90,6 +90,20 @@ def test_clients_create_refuses_a_bad_scope(app, scope):
     assert listed_ids(app) == []
 
 
+@pytest.mark.parametrize("org", ["", " ", "a b", "org/../x", "x" * 65, "ação", "org\u0000", "a;b"])
+def test_clients_create_refuses_a_bad_organization_id(app, org):
+    """An empty or odd --org never silently makes a system client: non-zero exit, a message, nothing created."""
+    result = run(app, "clients", "create", "--name", "bad", "--org", org)
+    assert result.exit_code == 2, result.output
+    assert "--org" in result.output and "client_secret" not in result.output
+    assert listed_ids(app) == []
+
+
+@pytest.mark.parametrize("org", ["a", "org-a", "Org_1.2", "0b9a6c1e-3f4d-4a5b-9c8d-7e6f5a4b3c2d", "x" * 64])
+def test_clients_create_accepts_organization_ids(app, org):
+    assert run_json(app, "clients", "create", "--name", "ok", "--org", org)["organizationId"] == org
+
+
 def test_clients_list_never_shows_a_secret(app):
     """`clients list` prints every client's public fields, sorted by id, and nothing secret."""
     staff = run_json(app, "clients", "create", "--name", "staff", "--org", ORG)

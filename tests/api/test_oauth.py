@@ -854,12 +854,40 @@ def test_introspection_of_ticket_token(test_client, oauth_client, create_ticket)
     assert body["scope"] == "ticket"
 
 
-def test_introspection_of_other_clients_token(app, test_client, oauth_client, system_client):
-    """A client may introspect tokens that another client obtained."""
-    token = fetch_token(test_client, system_client)
-    body = introspect(test_client, oauth_client, token).json
-    assert body["active"] is True
-    assert body["client_id"] == system_client["client_id"]
+def test_introspection_is_scoped_to_the_callers_organization(app, test_client, oauth_client, system_client):
+    """An organization's client learns about its own organization's tokens only: another organization's, or a
+    system client's, is {"active": false} (SPEC section 5); a system client may introspect every token."""
+    colleague = make_client(app, name="colleague")
+    stranger = make_client(app, name="stranger", org="org-b")
+    own_org = fetch_token(test_client, colleague)
+    other_org = fetch_token(test_client, stranger)
+    system = fetch_token(test_client, system_client)
+    body = introspect(test_client, oauth_client, own_org).json
+    assert body["active"] is True and body["client_id"] == colleague["client_id"]
+    assert introspect(test_client, oauth_client, other_org).json == {"active": False}
+    assert introspect(test_client, oauth_client, system).json == {"active": False}
+    for token in (own_org, other_org, system):
+        assert introspect(test_client, system_client, token).json["active"] is True
+    ticket = test_client.post(
+        "/security/ticket", json={"type": "MULTI_USE_TICKET", "properties": {}, "organizationId": "org-b"},
+        headers=bearer(system),
+    ).json
+    ticket_token = exchange(test_client, ticket["id"]).json["access_token"]
+    assert introspect(test_client, oauth_client, ticket_token).json == {"active": False}
+    assert introspect(test_client, stranger, ticket_token).json["active"] is True
+
+
+def test_bearer_introspection_needs_the_tokens_own_global_scope(app, test_client):
+    """A client registered with global, whose token was narrowed to another scope, may not introspect (403)."""
+    wide = make_client(app, name="wide", scope="global reports")
+    narrow = test_client.post(
+        "/security/oauth/token", data={"grant_type": "client_credentials", "scope": "reports"},
+        auth=(wide["client_id"], wide["client_secret"]),
+    ).json["access_token"]
+    response = test_client.post(INTROSPECT, data={"token": narrow}, headers=bearer(narrow))
+    assert response.status_code == 403 and response.json["error"] == "insufficient_scope"
+    full = fetch_token(test_client, wide)
+    assert test_client.post(INTROSPECT, data={"token": narrow}, headers=bearer(full)).json["active"] is True
 
 
 @pytest.mark.parametrize("name", BAD_TOKEN_NAMES)
@@ -1022,3 +1050,50 @@ def test_key_rotation_seen_by_another_instance(tmp_path):
     token = fetch_token(client_two, credentials)
     assert jwt.get_unverified_header(token)["kid"] == new_kid
     assert client_one.get(TICKET, headers=bearer(token)).status_code == 200
+
+
+# --- client authentication that cannot be decoded, and probing for client ids (SPEC section 5) -------------
+
+
+def basic_header(raw: bytes) -> dict:
+    return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+
+
+UNDECODABLE = [
+    {"Authorization": "Basic " + base64.b64encode(b"\xff\xfe\xfa:secret").decode()},  # not UTF-8
+    {"Authorization": "Basic " + base64.b64encode(b"id:\xc3\x28").decode()},  # not UTF-8 in the secret
+    {"Authorization": "Basic !!!not-base64!!!"},
+    {"Authorization": "Basic " + base64.b64encode(b"no-colon-here").decode()},
+    {"Authorization": "Basic "},
+    {"Authorization": "Basic"},
+    {"Authorization": "Basic " + base64.b64encode(b"\x00:\x00").decode()},
+]
+
+
+@pytest.mark.parametrize("endpoint", [TOKEN, INTROSPECT])
+@pytest.mark.parametrize("headers", UNDECODABLE)
+def test_client_credentials_that_cannot_be_decoded_are_401_invalid_client(test_client, oauth_client, endpoint, headers):
+    """Never a 500: the same 401 invalid_client as any other failed client authentication."""
+    data = {"grant_type": "client_credentials"} if endpoint == TOKEN else {"token": "x"}
+    response = test_client.post(endpoint, data=data, headers=headers)
+    assert response.status_code == 401, response.data
+    assert response.json["error"] == "invalid_client"
+
+
+@pytest.mark.parametrize("endpoint", [TOKEN, INTROSPECT])
+@pytest.mark.parametrize("how", ["basic", "post"])
+def test_an_unknown_client_and_a_wrong_secret_get_the_same_answer(test_client, oauth_client, endpoint, how):
+    """The endpoint does not tell which client ids exist: status, body and headers are the same."""
+    data = {"grant_type": "client_credentials"} if endpoint == TOKEN else {"token": "x"}
+
+    def attempt(client_id, secret):
+        if how == "basic":
+            return test_client.post(endpoint, data=data, auth=(client_id, secret))
+        return test_client.post(endpoint, data={**data, "client_id": client_id, "client_secret": secret})
+
+    unknown = attempt("0" * 32, "some-secret")
+    wrong = attempt(oauth_client["client_id"], "some-secret")
+    assert unknown.status_code == wrong.status_code == 401
+    assert unknown.json == wrong.json and unknown.json["error"] == "invalid_client"
+    without_id = lambda response: {k: v for k, v in response.headers.items() if k != "X-Request-ID"}  # noqa: E731
+    assert without_id(unknown) == without_id(wrong)

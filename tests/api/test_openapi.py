@@ -223,7 +223,7 @@ def test_swagger_ui_is_served_offline(test_client):
         served = test_client.get(urljoin(SWAGGER, asset))
         assert served.status_code == 200, asset
         assert served.data, asset
-    config_urls = re.findall(r"""url\s*:\s*["']([^"']+)["']""", page)
+    config_urls = re.findall(r"""data-spec-url\s*=\s*["']([^"']+)["']""", page)
     assert config_urls
     for url in config_urls:
         assert test_client.get(urljoin(SWAGGER, url)).status_code == 200, url

@@ -832,3 +832,50 @@ def test_tickets_past_retention_are_removed_without_asking(make_app, tmp_path, c
         headers = bearer(fetch_token(client, make_client(app)))
         assert client.post(TICKET, json=body(), headers=headers).status_code == 200
         assert repository.count() == 1
+
+
+BAD_ORGANIZATIONS = ["", " ", "a b", "org/x", "x" * 65, "ação", "tab\there"]
+
+
+@pytest.mark.parametrize("org", BAD_ORGANIZATIONS)
+def test_a_bad_organization_id_is_422_everywhere_it_enters(test_client, system_auth, auth, create_ticket, org):
+    """organizationId must be 1-64 of letters, digits, '-', '_', '.' (SPEC section 2): create, update, list filter."""
+    created = test_client.post(TICKET, json=body(organizationId=org), headers=system_auth)
+    assert created.status_code == 422 and "organizationId" in created.json["errors"]["json"], org
+    ticket = create_ticket()
+    updated = test_client.put(f"{TICKET}/{ticket['id']}", json={"properties": {}, "organizationId": org},
+                              headers=system_auth)
+    assert updated.status_code == 422 and "organizationId" in updated.json["errors"]["json"], org
+    listed = test_client.get(TICKET, query_string={"organizationId": org}, headers=system_auth)
+    assert listed.status_code == 422, org
+
+
+def test_properties_that_make_the_token_too_long_are_refused(test_client, auth, create_ticket):
+    """The ticket's token must fit an Authorization header (8,190 bytes): checked at create and update, with the
+    token's real length (non-ASCII text counts in UTF-8 bytes), and a ticket that fits exchanges into such a token."""
+    fits = create_ticket(properties={"blob": "x" * 5000})
+    token = exchange(test_client, fits["id"]).json["access_token"]
+    assert len("Authorization: Bearer " + token) <= 8190
+    for properties in ({"blob": "x" * 6200}, {"blob": "ä" * 3200}, {"deep": [{"k": "v" * 100}] * 60}):
+        created = test_client.post(TICKET, json=body(properties=properties), headers=auth)
+        assert created.status_code == 422, created.json
+        assert "8190" in created.json["errors"]["json"]["properties"]["_schema"][0]
+        updated = test_client.put(f"{TICKET}/{fits['id']}", json={"properties": properties}, headers=auth)
+        assert updated.status_code == 422
+    assert test_client.get(f"{TICKET}/{fits['id']}", headers=auth).json["version"] == 0
+
+
+def test_the_token_length_is_exact(services, create_ticket):
+    """The length checked is the length of the token the exchange then signs."""
+    from tickets.core.rules import MAX_AUTHORIZATION_LINE  # noqa: F401  (the limit the check uses)
+
+    for properties in ({}, {"note": "Grüße ✓ 顧客"}, {"blob": "y" * 4000, "n": [1, 2.5, None, True]}):
+        ticket = services.tickets.get_ticket(services_caller(), create_ticket(properties=properties)["id"])
+        predicted = services.tokens.ticket_token_length(ticket)
+        assert predicted == len(services.tokens.ticket_token(ticket)["access_token"]), properties
+
+
+def services_caller():
+    from tickets.core.service import Caller
+
+    return Caller(client_id="x", organization_id=ORG)

@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import protocol_mismatches
 from tests.memory_store import MemoryTicketStore
 from tickets.core.domain import Ticket, TicketNotFound, TicketStatus, TicketType
-from tickets.core.ports import RecordStore, ThrottleStore, TicketQuery, TicketStore
+from tickets.core.ports import RecordStore, RevocationStore, ThrottleStore, TicketQuery, TicketStore
 from tickets.storage import Storage, TicketIdTaken, open_storage
 
 NOW = datetime(2030, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -55,7 +55,7 @@ class Backend:
         """A new Storage on the same data, closed at teardown."""
         if self.kind == "memory":
             storage = Storage(
-                tickets=self.location.sibling(), clients=None, keys=None, throttle=None,
+                tickets=self.location.sibling(), clients=None, keys=None, throttle=None, revoked=None,
                 check=lambda: None, close=lambda: None,
             )
         elif self.kind == "postgres":
@@ -151,7 +151,10 @@ def within(seconds: float, action):
 # --- the Protocols ---------------------------------------------------------------------------------------------
 
 
-STORES = {"tickets": TicketStore, "clients": RecordStore, "keys": RecordStore, "throttle": ThrottleStore}
+STORES = {
+    "tickets": TicketStore, "clients": RecordStore, "keys": RecordStore, "throttle": ThrottleStore,
+    "revoked": RevocationStore,
+}
 
 
 def test_every_store_satisfies_its_protocol(backend, storage):
@@ -493,6 +496,34 @@ def test_throttle_forgets_entries_older_than_the_window(storage):
     storage.throttle.record("10.0.0.1", base + 30, base - 30)
     storage.throttle.record("10.0.0.1", base + 100, base + 40)
     assert sorted(storage.throttle.recent("10.0.0.1", 0)) == [base + 100]
+
+
+# --- revoked tokens ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.full_storage
+def test_a_revoked_token_is_revoked_for_every_node_and_survives_reopening(backend, storage, other_node):
+    """revoke() is seen at once by another node, stays after a restart (and a fold), and repeats are harmless."""
+    far = 4_000_000_000.0
+    assert not other_node.revoked.is_revoked("jti-1")
+    storage.revoked.revoke("jti-1", far)
+    storage.revoked.revoke("jti-1", far)
+    assert other_node.revoked.is_revoked("jti-1") and storage.revoked.is_revoked("jti-1")
+    assert not other_node.revoked.is_revoked("jti-2")
+    if backend.kind == "tinydb":
+        storage.tickets.fold()
+    assert backend.open().revoked.is_revoked("jti-1")
+
+
+@pytest.mark.full_storage
+def test_expired_revocations_are_forgotten(backend, storage):
+    """A revoked token past its expiry needs no remembering: it is dropped (at a fold, or at the next revoke)."""
+    storage.revoked.revoke("old", 1_000_000_000.0)
+    if backend.kind == "tinydb":
+        storage.tickets.fold()
+    else:
+        storage.revoked.revoke("new", 4_000_000_000.0)
+    assert not backend.open().revoked.is_revoked("old")
 
 
 # --- several nodes ---------------------------------------------------------------------------------------------

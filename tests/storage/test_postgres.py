@@ -362,3 +362,26 @@ def test_migration_2_fills_the_list_columns_of_existing_rows(database_url):
     finally:
         storage.close()
     assert applied_versions(database_url) == migration_versions()
+
+
+@pytest.mark.parametrize("field, value", [("type", "NO_SUCH_TYPE"), ("createdAt", "yesterday"), ("userId", 7)])
+def test_a_row_the_service_cannot_read_is_503_for_its_readers_only(apps, tmp_path, database_url, field, value):
+    """A hand-edited record is corruption, named in the log, answered 503 (never a 500); other tickets and
+    tenants go on (SPEC section 7)."""
+    app = apps(tmp_path / "pg", database_url)
+    client = app.test_client()
+    headers = bearer(fetch_token(client, make_client(app)))
+    bad = client.post("/security/ticket", json={"type": "MULTI_USE_TICKET", "properties": {}}, headers=headers).json
+    good = client.post("/security/ticket", json={"type": "MULTI_USE_TICKET", "properties": {}}, headers=headers).json
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        record = json.loads(conn.execute("SELECT record FROM tickets WHERE id = %s", (bad["id"],)).fetchone()[0])
+        record[field] = value
+        conn.execute("UPDATE tickets SET record = %s WHERE id = %s", (json.dumps(record), bad["id"]))
+    for response in (
+        client.get(f"/security/ticket/{bad['id']}", headers=headers),
+        client.get("/security/ticket", headers=headers),
+        exchange(client, bad["id"]),
+    ):
+        assert response.status_code == 503, response.data
+        assert response.json["code"] == 503
+    assert client.get(f"/security/ticket/{good['id']}", headers=headers).status_code == 200

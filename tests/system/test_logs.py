@@ -118,3 +118,61 @@ def test_logs_show_no_ticket_id_or_token(gunicorn, request, mode):
         f"{lines} request log lines ({mode}); {len(ids)} ticket ids and {len(pieces)} token pieces absent",
         {"lines": lines, "ticket_ids": len(ids), "secret_pieces": len(pieces), "files": list(logs)},
     )
+
+
+def raw_request(port: int, data: bytes) -> bytes:
+    """Send bytes as they are (a malformed request line, a made-up method) and read what comes back."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(data)
+        chunks = []
+        try:
+            while chunk := connection.recv(65536):
+                chunks.append(chunk)
+        except (TimeoutError, ConnectionResetError):
+            pass
+    return b"".join(chunks)
+
+
+@pytest.mark.parametrize("mode", ["json", "access"])
+def test_malformed_and_mistyped_requests_leave_no_id_in_any_log(gunicorn, request, mode):
+    """Ids in malformed request lines, mistyped paths, the join link, odd methods and lower case: every line the
+    service and gunicorn write is searched for every id; and made-up methods do not grow /metrics."""
+    server = gunicorn(workers=2, TICKETS_REQUEST_LOG=mode, TICKETS_EXCHANGE_FAILURES_PER_MINUTE=0)
+    credentials = server.cli("clients", "create", "--name", "logs", "--org", ORG)
+    token = fetch_token(server.url, credentials)
+    ids = [create_ticket(server.url, token)["id"] for _ in range(4)]
+    first, second, third, fourth = ids
+    before = requests.get(f"{server.url}/metrics", timeout=30).text
+    for index, ticket_id in enumerate(ids):
+        lines = [
+            f"GET /security/ticket/{ticket_id} HTTP/1.1 EXTRA\r\n\r\n",
+            f"GET /t/{ticket_id}?ticket={ticket_id}\r\n\r\n",
+            f"G\x01T /security/ticket/{ticket_id} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+            f"GET /security/ticket/{ticket_id.lower()} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n",
+            f"GET /security/tiket/{ticket_id}/event HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n",
+            f"GET /security/ticket/{ticket_id}%ZZ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n",
+            f"BREW{index} /security/ticket/{ticket_id} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n",
+            f"GET /security/ticket/{ticket_id} HTTP/1.0\r\nHost: {ticket_id}.example\r\n\r\n",
+        ]
+        for line in lines:
+            raw_request(server.port, line.encode("latin-1"))
+    for number in range(100):
+        made_up = f"M{number:03d}X /security/ticket/{first} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"
+        raw_request(server.port, made_up.encode())
+    requests.post(f"{server.url}/security/oauth/token", data={"grant_type": "ticket", "ticket": second}, timeout=30)
+    requests.get(f"{server.url}/security/ticket/{third}/nope", headers=bearer(token), timeout=30)
+    requests.get(f"{server.url}/security/ticket", params={"type": fourth}, headers=bearer(token), timeout=30)
+    after = requests.get(f"{server.url}/metrics", timeout=30).text
+    server.stop()
+
+    text = "\n".join(path.read_text(errors="replace") for path in sorted(server.log_dir.glob("gunicorn-*")))
+    leaked = sorted(ticket_id for ticket_id in ids if ticket_id.lower() in text.lower())
+    assert leaked == [], f"ticket ids in the logs:\n{text[-3000:]}"
+    methods = {line.split('method="')[1].split('"')[0] for line in after.splitlines() if 'method="' in line}
+    assert methods <= {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "other"}, methods
+    assert len(after) < len(before) + 20_000, (len(before), len(after))
+    record(request.config, f"logs-malformed-{mode}", f"{len(ids)} ids through 36 malformed or mistyped requests "
+           f"and 100 made-up methods: no id in {len(text.splitlines())} log lines; /metrics "
+           f"{len(before)} -> {len(after)} bytes", {"lines": len(text.splitlines())})

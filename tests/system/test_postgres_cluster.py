@@ -124,3 +124,23 @@ def test_exchange_throttle_counts_across_nodes(cluster):
         assert throttled.status_code == 429, f"{server.url}: {throttled.status_code} {throttled.text}"
         retry_after = throttled.headers.get("Retry-After", "")
         assert retry_after.isdigit() and 1 <= int(retry_after) <= 60, retry_after
+
+
+def test_a_token_revoked_on_one_node_is_refused_by_the_other_at_once(cluster):
+    """RFC 7009 revocation is shared through the database: B refuses what A revoked, with no delay."""
+    a, b = cluster(TICKETS_EXCHANGE_FAILURES_PER_MINUTE=0)
+    credentials = a.cli("clients", "create", "--name", "revoker", "--org", "org-revoke")
+    token = fetch_token(a.url, credentials)
+    ticket = create_ticket(a.url, token, "SINGLE_USE_TICKET")
+    ticket_token = requests.post(
+        f"{b.url}/security/oauth/token", data={"grant_type": "ticket", "ticket": ticket["id"]}, timeout=30
+    ).json()["access_token"]
+    revoked = requests.post(
+        f"{a.url}/security/oauth/revoke", data={"token": ticket_token},
+        auth=(credentials["client_id"], credentials["client_secret"]), timeout=30,
+    )
+    assert (revoked.status_code, revoked.content) == (200, b"")
+    introspected = requests.post(
+        f"{b.url}/security/oauth/introspect", data={"token": ticket_token}, headers=bearer(token), timeout=30
+    )
+    assert introspected.json() == {"active": False}

@@ -83,6 +83,7 @@ def test_swagger_ui_authorize_and_create_ticket(gunicorn):
     blocked: list[str] = []
     exchanges: list[dict] = []  # what the page sent to the token and ticket endpoints, and what came back
     page_errors: list[str] = []
+    csp_violations: list[str] = []
 
     def only_loopback(route):
         url = route.request.url
@@ -131,8 +132,16 @@ def test_swagger_ui_authorize_and_create_ticket(gunicorn):
             page.on("request", on_request)
             page.on("response", on_response)
             page.on("pageerror", lambda error: page_errors.append(str(error)))
+            page.on(
+                "console",
+                lambda message: csp_violations.append(message.text)
+                if "Content Security Policy" in message.text else None,
+            )
             try:
-                page.goto(f"{server.url}/security/swagger-ui", wait_until="load")
+                loaded = page.goto(f"{server.url}/security/swagger-ui", wait_until="load")
+                policy = loaded.headers.get("content-security-policy", "")
+                assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy, policy
+                assert loaded.headers.get("x-content-type-options") == "nosniff"
 
                 # Every documented operation is listed (tags are expanded by default).
                 page.wait_for_function(
@@ -162,6 +171,9 @@ def test_swagger_ui_authorize_and_create_ticket(gunicorn):
                 assert oauth2.locator(".errors").count() == 0, oauth2.inner_text() + log()
                 oauth2.locator("button.btn-done").click()
                 page.locator(".modal-ux").wait_for(state="detached")
+                # The token lives in the page only: nothing in the browser's storage (SPEC section 11).
+                stored = page.evaluate("() => JSON.stringify([{...localStorage}, {...sessionStorage}])")
+                assert "authorized" not in stored and "eyJ" not in stored, stored
 
                 # Try "POST /security/ticket".
                 operation = page.locator(".opblock.opblock-post").filter(
@@ -196,6 +208,7 @@ def test_swagger_ui_authorize_and_create_ticket(gunicorn):
             browser.close()
 
     assert blocked == [], f"the page tried to reach hosts other than {HOST}: {blocked}"
+    assert csp_violations == [], f"the page's own code broke its Content-Security-Policy: {csp_violations}"
 
     # The ticket exists for the API too.
     token = fetch_token(server.url, credentials)

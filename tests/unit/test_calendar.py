@@ -293,3 +293,41 @@ def test_all_three_forms_agree():
     assert google["dates"] == f"{start:%Y%m%dT%H%M%SZ}/{end:%Y%m%dT%H%M%SZ}"
     assert datetime.fromisoformat(outlook["startdt"]) == start
     assert datetime.fromisoformat(outlook["enddt"]) == end
+
+
+@pytest.mark.parametrize("control", ["\x00", "\x1b", "\x7f", "\x07", "\x85", "\t", "\x0b"])
+def test_control_characters_never_reach_the_invite(control):
+    """NUL, ESC, DEL and the other control characters are dropped from every text value (SPEC section 6);
+    line breaks survive as line breaks."""
+    ticket = make_ticket(title=f"Ti{control}tle", description=f"line one\r\nline{control} two\rthree")
+    raw = ticket_event(ticket, LINK, NOW)
+    assert control.encode("utf-8") not in raw
+    for _, event in (parse_icalendar(raw), parse_vobject(raw)):
+        summary = event["SUMMARY"] if isinstance(event, icalendar.Event) else event.summary.value
+        description = event["DESCRIPTION"] if isinstance(event, icalendar.Event) else event.description.value
+        assert str(summary) == "Title"
+        assert str(description) == f"line one\nline two\nthree\n\nJoin: {LINK}"
+    for url in (google_calendar_url(ticket, LINK), outlook_calendar_url(ticket, LINK)):
+        assert "%1B" not in url and "%00" not in url and "%7F" not in url
+
+
+@pytest.mark.parametrize("make_url", [google_calendar_url, outlook_calendar_url])
+@pytest.mark.parametrize(
+    "title, description",
+    [("Call", "d" * 30_000), ("T" * 30_000, "short"), ("Ω" * 9_000, "ä" * 9_000), ("Call", "x" * 8_150)],
+)
+def test_add_event_links_fit_in_8_kib(make_url, title, description):
+    """A long description (then title) is shortened with an ellipsis; the join link and times stay whole."""
+    ticket = make_ticket(title=title, description=description)
+    url = make_url(ticket, LINK)
+    assert len(url) <= 8192
+    fields = query_of(url, GOOGLE if make_url is google_calendar_url else OUTLOOK)
+    text = fields.get("details", fields.get("body"))
+    assert text.endswith(f"Join: {LINK}")
+    assert "…" in text or "…" in fields.get("text", fields.get("subject"))
+
+
+def test_links_that_fit_are_not_shortened():
+    ticket = make_ticket(title="Call", description="d" * 1000)
+    fields = query_of(google_calendar_url(ticket, LINK), GOOGLE)
+    assert fields["details"] == "d" * 1000 + f"\n\nJoin: {LINK}" and fields["text"] == "Call"

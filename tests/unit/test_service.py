@@ -6,6 +6,7 @@ signed, and the time is the `clock` fixture's.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from datetime import timedelta
@@ -60,6 +61,10 @@ class StandInTokens:
             hook, self.meanwhile = self.meanwhile, None
             hook(ticket)
         return {"access_token": f"token-{len(self.signed)}", "ticket": ticket.id, "version": ticket.version}
+
+    def ticket_token_length(self, ticket: Ticket) -> int:
+        """As if the token were the properties' JSON plus a few hundred characters of claims and signature."""
+        return 600 + len(json.dumps(ticket.properties))
 
 
 class CountingStore(MemoryTicketStore):

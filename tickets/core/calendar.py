@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
@@ -15,16 +16,29 @@ UID_DOMAIN = "tickets"
 DEFAULT_SUMMARY = "Appointment"
 GOOGLE_URL = "https://calendar.google.com/calendar/render"
 OUTLOOK_URL = "https://outlook.live.com/calendar/0/deeplink/compose"
+MAX_REDIRECT = 8192  # characters of an add-event link (it travels in a Location header)
+ELLIPSIS = "…"
 
 
 @dataclass(frozen=True)
 class EventDetails:
-    """What every form of the event shows: summary, UTC start and end, description text."""
+    """What every form of the event shows: summary, UTC start and end, the description's own text (note)
+    and the description as shown (the note, then the join link)."""
 
     summary: str
     start: datetime
     end: datetime
+    note: str
     description: str
+
+
+# Control characters (C0, DEL, C1) but the line feed, which RFC 5545 escaping carries as \n.
+CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
+def plain_text(value: str) -> str:
+    """A text value a calendar application can show: line breaks kept as line feeds, other controls dropped."""
+    return CONTROL.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))
 
 
 def event_uid(ticket: Ticket) -> str:
@@ -39,10 +53,10 @@ def event_details(ticket: Ticket, join_link: str) -> EventDetails:
         raise WrongTicketType(ticket.type.value)
     start = start.astimezone(UTC).replace(microsecond=0)
     end = start + timedelta(minutes=ticket.duration_minutes)
-    summary = ticket.properties.get("title") or DEFAULT_SUMMARY
-    description = ticket.properties.get("description")
+    summary = plain_text(ticket.properties.get("title") or "") or DEFAULT_SUMMARY
+    description = plain_text(ticket.properties.get("description") or "")
     join = f"Join: {join_link}"
-    return EventDetails(summary, start, end, f"{description}\n\n{join}" if description else join)
+    return EventDetails(summary, start, end, description, f"{description}\n\n{join}" if description else join)
 
 
 def is_cancelled(ticket: Ticket) -> bool:
@@ -74,28 +88,61 @@ def ticket_event(ticket: Ticket, join_link: str, now: datetime) -> bytes:
 
 
 def google_calendar_url(ticket: Ticket, join_link: str) -> str:
-    """Google Calendar's add-event page filled with the ticket's event."""
+    """Google Calendar's add-event page filled with the ticket's event (at most MAX_REDIRECT characters)."""
     details = event_details(ticket, join_link)
-    query = {
-        "action": "TEMPLATE",
-        "text": details.summary,
-        "dates": f"{details.start:%Y%m%dT%H%M%SZ}/{details.end:%Y%m%dT%H%M%SZ}",
-        "details": details.description,
-        "location": join_link,
-    }
-    return f"{GOOGLE_URL}?{urlencode(query)}"
+
+    def url(summary: str, description: str) -> str:
+        query = {
+            "action": "TEMPLATE",
+            "text": summary,
+            "dates": f"{details.start:%Y%m%dT%H%M%SZ}/{details.end:%Y%m%dT%H%M%SZ}",
+            "details": description,
+            "location": join_link,
+        }
+        return f"{GOOGLE_URL}?{urlencode(query)}"
+
+    return _fitted(url, details, join_link)
 
 
 def outlook_calendar_url(ticket: Ticket, join_link: str) -> str:
-    """Outlook's add-event page filled with the ticket's event."""
+    """Outlook's add-event page filled with the ticket's event (at most MAX_REDIRECT characters)."""
     details = event_details(ticket, join_link)
-    query = {
-        "path": "/calendar/action/compose",
-        "rru": "addevent",
-        "subject": details.summary,
-        "startdt": f"{details.start:%Y-%m-%dT%H:%M:%SZ}",
-        "enddt": f"{details.end:%Y-%m-%dT%H:%M:%SZ}",
-        "body": details.description,
-        "location": join_link,
-    }
-    return f"{OUTLOOK_URL}?{urlencode(query)}"
+
+    def url(summary: str, description: str) -> str:
+        query = {
+            "path": "/calendar/action/compose",
+            "rru": "addevent",
+            "subject": summary,
+            "startdt": f"{details.start:%Y-%m-%dT%H:%M:%SZ}",
+            "enddt": f"{details.end:%Y-%m-%dT%H:%M:%SZ}",
+            "body": description,
+            "location": join_link,
+        }
+        return f"{OUTLOOK_URL}?{urlencode(query)}"
+
+    return _fitted(url, details, join_link)
+
+
+def _fitted(url, details: EventDetails, join_link: str) -> str:
+    """The url of (summary, description), the description's own text (then the summary) shortened with an
+    ellipsis until it fits a Location header that every browser and proxy accepts; the join link stays whole."""
+    note, summary = details.note, details.summary
+    join = f"Join: {join_link}"
+    described = lambda text: f"{text}\n\n{join}" if text else join  # noqa: E731
+    if len(url(summary, described(note))) > MAX_REDIRECT:
+        note = _shortened(lambda text: url(summary, described(text)), note)
+    if len(url(summary, described(note))) > MAX_REDIRECT:
+        summary = _shortened(lambda text: url(text, described(note)), summary)
+    return url(summary, described(note))
+
+
+def _shortened(url_of, text: str) -> str:
+    """The longest start of `text` (with an ellipsis) for which url_of(...) fits; '' if none does."""
+    low, high = 0, len(text)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if len(url_of(text[:middle] + ELLIPSIS)) <= MAX_REDIRECT:
+            low = middle
+        else:
+            high = middle - 1
+    return text[:low] + ELLIPSIS if low else ""

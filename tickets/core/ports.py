@@ -115,8 +115,21 @@ class ThrottleStore(Protocol):
         """Count a failure at `now`; failures at or before `since` may be forgotten."""
 
 
+class RevocationStore(Protocol):
+    """Tokens revoked before their time (RFC 7009), by jti, remembered until they would have expired."""
+
+    def revoke(self, jti: str, expires_at: float) -> None:
+        """Remember that the token `jti` (expiring at `expires_at`, Unix seconds) is revoked, durably."""
+
+    def is_revoked(self, jti: str) -> bool:
+        """Whether the token `jti` was revoked (by any worker, on any node)."""
+
+
 class TokenIssuer(Protocol):
     """Makes the access token a successful exchange hands out (the OAuth layer implements it)."""
 
     def ticket_token(self, ticket: Ticket) -> dict:
         """The RFC 6749 token response for a customer holding `ticket`."""
+
+    def ticket_token_length(self, ticket: Ticket) -> int:
+        """How many characters the access token of `ticket` would have (without signing one)."""

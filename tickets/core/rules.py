@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,17 @@ MIN_TTL, MAX_TTL = 60, 2_592_000
 MIN_DURATION, MAX_DURATION = 1, 1440
 MAX_PROPERTIES_DEPTH = 32
 MIN_SCHEDULE_YEAR, MAX_SCHEDULE_YEAR = 1970, 9000  # far from datetime's limits, whatever the windows add
+# A ticket's token travels as "Authorization: Bearer <token>", and gunicorn refuses a header line
+# longer than this (its limit_request_field_size): properties that would make it longer are refused.
+MAX_AUTHORIZATION_LINE = 8190
+AUTHORIZATION_PREFIX = len("Authorization: Bearer ")
+# Organization ids: letters, digits, '-', '_', '.' (UUIDs fit); never empty, so never a system client by accident.
+ORGANIZATION_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+ORGANIZATION_ID_RULE = "1 to 64 characters of letters, digits, '-', '_' and '.'"
+
+
+def is_organization_id(value) -> bool:
+    return isinstance(value, str) and ORGANIZATION_ID.fullmatch(value) is not None
 
 
 def new_ticket_id(length: int | None) -> str:

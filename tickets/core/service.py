@@ -23,6 +23,9 @@ from tickets.core.domain import (
 )
 from tickets.core.ports import StorageError, TicketIdTaken, TicketPage, TicketQuery, TicketStore, TokenIssuer
 from tickets.core.rules import (
+    AUTHORIZATION_PREFIX,
+    DEFAULT_ID_LENGTH,
+    MAX_AUTHORIZATION_LINE,
     check_json_value,
     check_length,
     check_properties,
@@ -91,6 +94,7 @@ class TicketService:
             ttl=ttl,
             disabled=now if command.get("disabled") else None,
         )
+        self._check_token_fits(ticket.replace(id="X" * (command.get("length") or DEFAULT_ID_LENGTH)))
         self.purge_if_due()
         return self._insert_with_fresh_id(ticket, command.get("length"))
 
@@ -163,13 +167,15 @@ class TicketService:
                 raise TicketRevoked(ticket.id)
             self._check_properties(properties, ticket.type)
             not_before, expires_at = self._window(ticket.type, properties, ticket.created_at, ticket.ttl)
-            return ticket.replace(
+            updated = ticket.replace(
                 properties=properties,
                 organization_id=new_org or ticket.organization_id,
                 not_before=not_before,
                 expires_at=expires_at,
                 version=ticket.version + 1,
             )
+            self._check_token_fits(updated)
+            return updated
 
         return self._change_visible(caller, ticket_id, apply, version_check)
 
@@ -334,6 +340,15 @@ class TicketService:
             return validity_window(ticket_type, properties, created_at, ttl, self.policy)
         except OverflowError:  # only with absurd settings: the dates themselves are bounded
             raise InvalidTicket({"properties": {"scheduled_date": ["Too far in the future."]}}) from None
+
+    def _check_token_fits(self, ticket: Ticket) -> None:
+        """Properties that would make the ticket's token too long for an Authorization header are a 422."""
+        length = AUTHORIZATION_PREFIX + self.tokens.ticket_token_length(ticket)
+        if length > MAX_AUTHORIZATION_LINE:
+            raise InvalidTicket({"properties": {"_schema": [
+                f"Too large: the ticket's token would make an Authorization header of {length} bytes, over the "
+                f"{MAX_AUTHORIZATION_LINE} a server accepts; make the properties smaller."
+            ]}})
 
     @staticmethod
     def _check_properties(properties: dict, ticket_type: TicketType, errors: dict | None = None) -> None:

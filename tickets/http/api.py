@@ -27,7 +27,6 @@ API_SETTINGS = {
     "OPENAPI_JSON_PATH": "openapi.json",
     "OPENAPI_SWAGGER_UI_PATH": "/swagger-ui",
     "OPENAPI_SWAGGER_UI_URL": SWAGGER_ASSETS,
-    "OPENAPI_SWAGGER_UI_CONFIG": {"persistAuthorization": True},
     "API_SPEC_OPTIONS": {
         "info": {"description": "Manage Tickets which allow customers to safe api access."},
         "components": {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -20,6 +21,7 @@ class Health(MethodView):
         """Service health"""
         try:
             current_services().storage.check()
-        except StorageError as error:
-            return {"status": "unavailable", "message": str(error)}, 503
+        except StorageError as error:  # which file and why is for the operator, not for anonymous callers
+            current_app.logger.error("health: storage is unavailable: %s", error)
+            return {"status": "unavailable"}, 503
         return {"status": "ok"}

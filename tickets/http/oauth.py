@@ -10,6 +10,7 @@ from schemas.oauth import (
     IntrospectionRequestSchema,
     IntrospectionSchema,
     OAuthErrorSchema,
+    RevocationRequestSchema,
     TokenRequestSchema,
     TokenResponseSchema,
 )
@@ -51,6 +52,17 @@ def introspect_token():
     return authorization.create_endpoint_response("introspection")
 
 
+@blp.route("/oauth/revoke", methods=["POST"])
+@blp.doc(requestBody=form_body(RevocationRequestSchema), security=[{"basicAuth": []}])
+@blp.response(200, description="Revoked, or nothing to revoke: the answer is the same (RFC 7009), with no body.")
+@blp.alt_response(400, schema=OAuthErrorSchema, description="RFC 6749 error.")
+@blp.alt_response(401, schema=OAuthErrorSchema, description="Client authentication failed.")
+@blp.alt_response(403, schema=OAuthErrorSchema, description="The client lacks scope global.")
+def revoke_token():
+    """Revoke a token (RFC 7009)"""
+    return authorization.create_endpoint_response("revocation")
+
+
 @blp.route("/.well-known/jwks.json")
 @blp.response(200, description="The public signing keys.")
 def jwks():
@@ -65,6 +77,8 @@ def server_metadata() -> dict:
         "issuer": issuer,
         "token_endpoint": f"{issuer}/oauth/token",
         "introspection_endpoint": f"{issuer}/oauth/introspect",
+        "revocation_endpoint": f"{issuer}/oauth/revoke",
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
         "grant_types_supported": GRANT_TYPES,
         "response_types_supported": [],

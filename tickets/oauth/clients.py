@@ -12,6 +12,7 @@ from authlib.oauth2.rfc6749.util import scope_to_list
 
 from tickets.core import clock, scopes
 from tickets.core.ports import RecordStore
+from tickets.core.rules import is_organization_id
 from tickets.oauth.freshness import Freshness
 
 GRANT_TYPES = ("client_credentials",)
@@ -108,12 +109,14 @@ class ClientRegistry:
 
     def create(self, name: str, organization_id: str | None, scope: str) -> dict:
         """Register a client; returns its public fields with the secret, shown only this once."""
+        if organization_id is not None and not is_organization_id(organization_id):
+            raise ValueError(f"invalid organization id {organization_id!r}")
         client_id = secrets.token_hex(16)
         secret = secrets.token_urlsafe(32)
         salt = secrets.token_hex(16)
         record = {
             "name": name,
-            "organizationId": organization_id or None,
+            "organizationId": organization_id,
             "scope": check_scope(scope),
             "salt": salt,
             "secretHash": hash_secret(secret, salt),

@@ -18,8 +18,9 @@ def authenticate_bearer_client(query_client, request):
     if scheme.lower() != "bearer" or not value:
         return None
     token = read_token(value.strip())
-    if token is None or token.is_ticket_token or token.is_expired():
+    if token is None or token.is_ticket_token or token.is_expired() or token.is_revoked():
         return None
+    request.bearer_scope = token.get_scope()  # the token's own scope decides, not only the client's
     return query_client(token.get("client_id"))
 
 
@@ -30,7 +31,8 @@ class Introspection(IntrospectionEndpoint):
 
     def authenticate_endpoint_client(self, request):
         client = super().authenticate_endpoint_client(request)
-        if scopes.MANAGE not in scope_to_list(client.scope):
+        granted = getattr(request, "bearer_scope", None) if request.auth_method == "bearer_token" else client.scope
+        if scopes.MANAGE not in scope_to_list(granted or ""):
             raise InsufficientScopeError()
         return client
 
@@ -43,7 +45,9 @@ class Introspection(IntrospectionEndpoint):
         return read_token(token_string)
 
     def check_permission(self, token, client, request):
-        return True
+        """A system client may introspect every token; an organization's client only its organization's
+        (another organization's, or a system client's, is {"active": false}, as RFC 7662 section 2.2 allows)."""
+        return client.organization_id is None or token.get("org") == client.organization_id
 
     def introspect_token(self, token):
         return {**token, "active": True, "token_type": "Bearer"}

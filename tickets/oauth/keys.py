@@ -82,6 +82,10 @@ class KeyRing:
         key = self._keys()[0]
         return jwt.encode({"alg": key.alg, "kid": key.kid, "typ": "JWT"}, claims, key)
 
+    def kid(self) -> str:
+        """The kid of the signing key."""
+        return self._keys()[0].kid
+
     def jwks(self) -> dict:
         return self._keys()[1].as_dict(private=False)
 

@@ -17,8 +17,11 @@ from tickets.oauth.tokens import AccessToken
 
 
 def token_stands(claims: dict) -> bool:
-    """A token of a deleted client, or of a ticket revoked, disabled or deleted since, no longer stands."""
+    """A token revoked (RFC 7009), of a deleted client, or of a ticket revoked, disabled or deleted since,
+    no longer stands."""
     services = oauth_services()
+    if services.revocations.is_revoked(claims.get("jti", "")):
+        return False
     if "ticket" in claims:
         return services.tickets.ticket_token_active(claims["ticket"], claims["iat"])
     return services.clients.find(claims.get("client_id")) is not None

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 from functools import cached_property
+from urllib.parse import unquote
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
@@ -15,6 +18,7 @@ from werkzeug.datastructures import CombinedMultiDict
 
 from tickets.oauth.grants import ClientCredentialsGrant, TicketGrant, generate_client_token
 from tickets.oauth.introspection import Introspection, authenticate_bearer_client
+from tickets.oauth.revocation import Revocation
 from tickets.oauth.services import EXTENSION, OAuthServices, oauth_services
 
 
@@ -88,12 +92,40 @@ def find_client(client_id):
     return oauth_services().clients.find(client_id)
 
 
+def authenticate_basic(query_client, request):
+    """client_secret_basic: credentials that cannot be decoded (not base64, not UTF-8, no colon), an unknown
+    client and a wrong secret all give None, so the client hears the same invalid_client (401) for each."""
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        client_id, secret = base64.b64decode(value.strip(), validate=True).decode("utf-8").split(":", 1)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    return _checked(query_client(unquote(client_id)), unquote(secret))
+
+
+def authenticate_post(query_client, request):
+    """client_secret_post, with the same answer for an unknown client as for a wrong secret."""
+    client_id, secret = request.form.get("client_id"), request.form.get("client_secret")
+    if not client_id or not secret:
+        return None
+    return _checked(query_client(client_id), secret)
+
+
+def _checked(client, secret: str):
+    return client if client is not None and secret and client.check_client_secret(secret) else None
+
+
 # Module-level singletons (authlib's pattern); grants and endpoints find the app's services per request.
 authorization = TicketAuthorizationServer(query_client=find_client, save_token=lambda token, request: None)
 authorization.register_grant(ClientCredentialsGrant)
 authorization.register_grant(TicketGrant)
+authorization.register_client_auth_method("client_secret_basic", authenticate_basic)
+authorization.register_client_auth_method("client_secret_post", authenticate_post)
 authorization.register_client_auth_method("bearer_token", authenticate_bearer_client)
 authorization.register_endpoint(Introspection)
+authorization.register_endpoint(Revocation)
 
 
 def init_oauth(app: Flask, services: OAuthServices) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 
+from tickets.core.ports import RevocationStore
 from tickets.core.service import TicketService
 from tickets.oauth.clients import ClientRegistry
 from tickets.oauth.keys import KeyRing
@@ -21,13 +22,14 @@ EXTENSION = "tickets.oauth"
 
 @dataclass(frozen=True)
 class OAuthServices:
-    """The registry, keys, signer and throttle of one app, and its ticket service (for the exchange)."""
+    """The registry, keys, signer, throttle and revoked tokens of one app, and its ticket service (for the exchange)."""
 
     tickets: TicketService
     clients: ClientRegistry
     keys: KeyRing
     tokens: TokenSigner
     throttle: ExchangeThrottle
+    revocations: RevocationStore
 
 
 def oauth_services() -> OAuthServices:

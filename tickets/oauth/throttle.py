@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 
 from tickets.core.ports import ThrottleStore
 
 WINDOW = 60  # seconds
+IPV6_PREFIX = 64  # one host owns a whole /64: counting its addresses apart would give it 2**64 budgets
+
+
+def throttle_key(address: str | None) -> str:
+    """What failures are counted under: an IPv4-mapped IPv6 address as its IPv4 address, an IPv6 address
+    by its /64 prefix, anything else as it is."""
+    try:
+        parsed = ipaddress.ip_address(address or "")
+    except ValueError:
+        return address or "unknown"
+    if parsed.version == 6:
+        if parsed.ipv4_mapped:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, IPV6_PREFIX), strict=False))
+    return str(parsed)
 
 
 class ExchangeThrottle:
@@ -20,7 +36,7 @@ class ExchangeThrottle:
         """Seconds to wait (1-60) if `address` is throttled now, else None."""
         if self.limit <= 0:
             return None
-        recent = self.store.recent(address, now - WINDOW)
+        recent = self.store.recent(throttle_key(address), now - WINDOW)
         if len(recent) < self.limit:
             return None
         # The wait ends when enough failures have left the window to go under the limit.
@@ -28,4 +44,4 @@ class ExchangeThrottle:
         return min(WINDOW, max(1, math.ceil(oldest_that_counts + WINDOW - now)))
 
     def record_failure(self, address: str, now: float) -> None:
-        self.store.record(address, now, now - WINDOW)
+        self.store.record(throttle_key(address), now, now - WINDOW)

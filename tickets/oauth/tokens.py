@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Callable
 
@@ -54,6 +55,14 @@ def token_response(access_token: str, claims: dict) -> dict:
     }
 
 
+SIGNATURE_BYTES = {"RS256": 256, "ES256": 64}  # RSA-2048 and P-256 signatures
+
+
+def _b64_length(size: int) -> int:
+    """Characters of unpadded base64url for `size` bytes."""
+    return (size * 4 + 2) // 3
+
+
 class TokenSigner:
     """Makes both kinds of token; the ticket service is given it as its TokenIssuer."""
 
@@ -67,6 +76,14 @@ class TokenSigner:
         """A customer's token for `ticket`."""
         claims = ticket_token_claims(ticket, self.issuer, int(clock.timestamp()), self.ticket_ttl)
         return token_response(self.keys.sign(claims), claims)
+
+    def ticket_token_length(self, ticket: Ticket) -> int:
+        """The length of `ticket`'s token: header, claims (as joserfc encodes them) and signature, in base64url."""
+        claims = ticket_token_claims(ticket, self.issuer, int(clock.timestamp()), self.ticket_ttl)
+        payload = json.dumps(claims, ensure_ascii=False, separators=(",", ":")).encode()
+        header = json.dumps({"alg": self.keys.alg, "kid": self.keys.kid(), "typ": "JWT"}, separators=(",", ":"))
+        signature = SIGNATURE_BYTES[self.keys.alg]
+        return _b64_length(len(header)) + 1 + _b64_length(len(payload)) + 1 + _b64_length(signature)
 
     def client_token(self, client, scope: str) -> dict:
         """A client-credentials token with the granted `scope`."""

@@ -10,19 +10,28 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tickets.core.ports import CorruptStore, RecordStore, StorageError, ThrottleStore, TicketIdTaken, TicketStore
+from tickets.core.ports import (
+    CorruptStore,
+    RecordStore,
+    RevocationStore,
+    StorageError,
+    ThrottleStore,
+    TicketIdTaken,
+    TicketStore,
+)
 
 __all__ = ["CorruptStore", "Storage", "StorageError", "TicketIdTaken", "open_storage"]
 
 
 @dataclass
 class Storage:
-    """The four stores of one backend, and how to check that it answers."""
+    """The stores of one backend, and how to check that it answers."""
 
     tickets: TicketStore
     clients: RecordStore
     keys: RecordStore
     throttle: ThrottleStore
+    revoked: RevocationStore
     check: Callable[[], None]
     close: Callable[[], None]
 
@@ -67,13 +76,20 @@ def _open_tinydb(data_dir: str, throttle_limit: int, fold_bytes: int) -> Storage
         clients=TinyRecordRepository(records["clients"], "clients"),
         keys=TinyRecordRepository(records["keys"], "keys"),
         throttle=MappedThrottleStore(os.path.join(data_dir, "throttle.bin"), throttle_limit),
+        revoked=tickets,  # revocations are records of the same log
         check=check,
         close=tickets.close,
     )
 
 
 def _open_postgres(database_url: str) -> Storage:
-    from tickets.storage.postgres import PgRecordRepository, PgStore, PgThrottleStore, PgTicketRepository
+    from tickets.storage.postgres import (
+        PgRecordRepository,
+        PgRevocationStore,
+        PgStore,
+        PgThrottleStore,
+        PgTicketRepository,
+    )
 
     store = PgStore(database_url)
     store.migrate()
@@ -82,6 +98,7 @@ def _open_postgres(database_url: str) -> Storage:
         clients=PgRecordRepository(store, "oauth_clients"),
         keys=PgRecordRepository(store, "signing_keys"),
         throttle=PgThrottleStore(store),
+        revoked=PgRevocationStore(store),
         check=store.check,
         close=store.close,
     )

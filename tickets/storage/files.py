@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 
 from tinydb import TinyDB
@@ -22,13 +23,32 @@ DIR_MODE = 0o700
 
 
 def prepare_data_dir(path: str) -> None:
-    """Create the data folder (mode 0700) or tighten an existing one."""
+    """Create the data folder (mode 0700) or tighten an existing one and every file in it (0600).
+
+    Refused, naming it: a folder or file that belongs to another user, one that group or others can
+    still write after tightening, or anything but a regular file inside: someone else could swap the
+    files under the service (a client registry with a secret they know, say).
+    """
     try:
         os.makedirs(path, mode=DIR_MODE, exist_ok=True)
-        if os.stat(path).st_mode & 0o777 != DIR_MODE:
-            os.chmod(path, DIR_MODE)
+        _own_and_tighten(path, DIR_MODE, directory=True)
+        for name in os.listdir(path):
+            _own_and_tighten(os.path.join(path, name), FILE_MODE, directory=False)
     except OSError as error:
         raise StorageError(f"cannot use {path} as the data folder: {error.strerror}") from error
+
+
+def _own_and_tighten(path: str, mode: int, directory: bool) -> None:
+    info = os.lstat(path)
+    kind = stat.S_ISDIR(info.st_mode) if directory else stat.S_ISREG(info.st_mode)
+    if not kind:
+        raise StorageError(f"{path} is not a {'folder' if directory else 'regular file'}; refusing to use it")
+    if info.st_uid != os.geteuid():
+        raise StorageError(f"{path} belongs to another user (uid {info.st_uid}); refusing to use it")
+    if info.st_mode & 0o077:
+        os.chmod(path, stat.S_IMODE(info.st_mode) & ~0o077 & 0o777 | (mode & 0o700))
+        if os.lstat(path).st_mode & 0o022:
+            raise StorageError(f"{path} stays writable by group or others; refusing to use it")
 
 
 def write_file_atomically(path: str, payload: bytes, durable: bool = True, before_rename=None) -> int:

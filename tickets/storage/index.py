@@ -64,12 +64,14 @@ class Entry:
 
 
 class TicketIndex:
-    """Records by id, entries by id, and (created, id) in order per organization."""
+    """Records by id, entries by id, and (created, id) in order per organization; and the revoked tokens
+    (jti: when the token expires), which live in the same log."""
 
     def __init__(self):
         self.records: dict[str, bytes] = {}
         self.entries: dict[str, Entry] = {}
         self.by_organization: dict[str, SortedList] = {}
+        self.revoked: dict[str, float] = {}
 
     def put(self, ticket_id: str, raw: bytes, record: dict) -> None:
         """Insert or replace one ticket (`record` is `raw` parsed)."""

@@ -87,6 +87,7 @@ def load(tickets_log: Log, snapshot_path: str) -> tuple[TicketIndex, int, tuple[
             raise StorageError(f"cannot read {snapshot_path}: {error.strerror}") from error
         loaded = snapshot.read_snapshot(snapshot_path, data)
         index = TicketIndex()
+        index.revoked.update(loaded.revoked)
         for ticket_id, raw in loaded.records:
             put(index, snapshot_path, ticket_id, raw, decode(snapshot_path, ticket_id, raw))
         at = position(loaded.generation, len(FILE_MAGIC))
@@ -100,10 +101,14 @@ def load(tickets_log: Log, snapshot_path: str) -> tuple[TicketIndex, int, tuple[
 
 
 def apply(index: TicketIndex, record: dict, path: str) -> None:
-    """Apply one log record's ticket changes."""
-    changes = record.get("t", {})
-    if not isinstance(changes, dict):
-        raise CorruptStore(f"{path} holds a record whose changes are not an object; it was left untouched")
+    """Apply one log record: ticket changes ("t": {id: record or null}), revoked tokens ("r": {jti: expiry})."""
+    changes, revoked = record.get("t", {}), record.get("r", {})
+    if not isinstance(changes, dict) or not isinstance(revoked, dict):
+        raise CorruptStore(f"{path} holds a record whose changes are not objects; it was left untouched")
+    for jti, expires in revoked.items():
+        if type(expires) not in (int, float):
+            raise CorruptStore(f"{path} holds a revoked token without an expiry; it was left untouched")
+        index.revoked[jti] = expires
     for ticket_id, fields in changes.items():
         if fields is None:
             index.remove(ticket_id)

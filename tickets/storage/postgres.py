@@ -13,8 +13,8 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from tickets.core.domain import Ticket, TicketNotFound
-from tickets.core.ports import StorageError, TicketIdTaken, TicketPage, TicketQuery
-from tickets.storage.codec import record_to_ticket, ticket_to_record
+from tickets.core.ports import CorruptStore, StorageError, TicketIdTaken, TicketPage, TicketQuery
+from tickets.storage.codec import check_record, record_to_ticket, ticket_to_record
 
 MIGRATION_LOCK = 0x7469636B  # advisory lock key: one node at a time applies migrations
 POOL_SIZE = 4
@@ -109,7 +109,7 @@ class PgTicketRepository:
             row = conn.execute("SELECT record FROM tickets WHERE id = %s", (ticket_id,)).fetchone()
         if row is None:
             raise TicketNotFound(ticket_id)
-        return record_to_ticket(ticket_id, json.loads(row[0]))
+        return _ticket(ticket_id, row[0])
 
     def add(self, ticket: Ticket) -> None:
         with self.store.connection() as conn:
@@ -128,7 +128,7 @@ class PgTicketRepository:
                 row = conn.execute("SELECT record FROM tickets WHERE id = %s", (ticket_id,)).fetchone()
                 if row is None:
                     raise TicketNotFound(ticket_id)
-                current = record_to_ticket(ticket_id, json.loads(row[0]))
+                current = _ticket(ticket_id, row[0])
                 updated = decide(current)
                 if updated is current:
                     return updated
@@ -145,7 +145,7 @@ class PgTicketRepository:
     def all(self) -> list[Ticket]:
         with self.store.connection() as conn:
             rows = conn.execute("SELECT id, record FROM tickets").fetchall()
-        return [record_to_ticket(ticket_id, json.loads(record)) for ticket_id, record in rows]
+        return [_ticket(ticket_id, record) for ticket_id, record in rows]
 
     def list(self, query: TicketQuery) -> TicketPage:
         """One page and the count, in one round trip; the index (organization_id, created_at, id) serves both."""
@@ -154,7 +154,7 @@ class PgTicketRepository:
             page = conn.execute(page_sql, page_parameters)
             total = conn.execute(count_sql, count_parameters)
             rows, (count,) = page.fetchall(), total.fetchone()
-        return TicketPage([record_to_ticket(ticket_id, json.loads(record)) for ticket_id, record in rows], count)
+        return TicketPage([_ticket(ticket_id, record) for ticket_id, record in rows], count)
 
     def remove_expired(self, expired_before: datetime, consumed_before: datetime) -> int:
         with self.store.connection() as conn:
@@ -165,6 +165,17 @@ class PgTicketRepository:
     def count(self) -> int:
         with self.store.connection() as conn:
             return conn.execute("SELECT count(*) FROM tickets").fetchone()[0]
+
+
+def _ticket(ticket_id: str, text: str) -> Ticket:
+    """The ticket of a row; a record the service cannot read is corruption (503 naming it), never a 500."""
+    try:
+        record = json.loads(text)
+        check_record(record)
+    except ValueError as error:
+        problem = f"table tickets: ticket {ticket_id} is not a record the service can read ({error})"
+        raise CorruptStore(problem) from None
+    return record_to_ticket(ticket_id, record)
 
 
 COLUMNS = "expires_at, consumed_at, organization_id, ticket_type, created_at, disabled, revoked"
@@ -280,3 +291,23 @@ class PgThrottleStore:
                 "INSERT INTO exchange_failures (address, at) VALUES (%s, %s)",
                 (since, address, now),
             )
+
+
+class PgRevocationStore:
+    """Revoked tokens, shared by every node."""
+
+    def __init__(self, store: PgStore):
+        self.store = store
+
+    def revoke(self, jti: str, expires_at: float) -> None:
+        """One statement: remember this one and forget those that have expired (amortized, a row or two each)."""
+        with self.store.connection() as conn:
+            conn.execute(
+                "WITH expired AS (DELETE FROM revoked_tokens WHERE expires_at < extract(epoch FROM now())) "
+                "INSERT INTO revoked_tokens (jti, expires_at) VALUES (%s, %s) ON CONFLICT (jti) DO NOTHING",
+                (jti, expires_at),
+            )
+
+    def is_revoked(self, jti: str) -> bool:
+        with self.store.connection() as conn:
+            return conn.execute("SELECT 1 FROM revoked_tokens WHERE jti = %s", (jti,)).fetchone() is not None

@@ -30,23 +30,27 @@ TICKET_LINE = re.compile(rb'^"([A-Z0-9]{1,64})":(\{.*\}),?$')
 
 
 class Snapshot:  # noqa: B903  (a plain holder; records is a one-pass iterator)
-    """What a snapshot file holds: the log generation it runs up to, and each ticket's record bytes."""
+    """What a snapshot file holds: the log generation it runs up to, each ticket's record bytes, and the
+    revoked tokens (jti: when they expire)."""
 
-    def __init__(self, generation: int, records: Iterable[tuple[str, bytes]]):
+    def __init__(self, generation: int, records: Iterable[tuple[str, bytes]], revoked: dict[str, float]):
         self.generation = generation
         self.records = records
+        self.revoked = revoked
 
 
-def header(generation: int) -> bytes:
-    meta = {FORMAT_KEY: {"version": FORMAT}, "_meta": {"log": {"generation": generation}}}
+def header(generation: int, revoked: dict[str, float]) -> bytes:
+    meta = {FORMAT_KEY: {"version": FORMAT}, "_meta": {"log": {"generation": generation}, "revoked": revoked}}
     return json.dumps(meta, separators=(",", ":")).encode()[:-1] + b',"tickets":{\n'
 
 
-def write_snapshot(path: str, generation: int, records: dict[str, bytes], before_rename=None) -> None:
+def write_snapshot(
+    path: str, generation: int, records: dict[str, bytes], revoked: dict[str, float] | None = None, before_rename=None
+) -> None:
     """Replace the snapshot atomically (temp file, fsync, rename, fsync of the folder); `before_rename(fd)`
     is called with the complete new file just before it takes the name."""
     lines = b",\n".join(b'"%s":%s' % (ticket_id.encode(), raw) for ticket_id, raw in records.items())
-    payload = header(generation) + lines + (b"\n" if lines else b"") + b"}}\n"
+    payload = header(generation, revoked or {}) + lines + (b"\n" if lines else b"") + b"}}\n"
     try:
         os.close(write_file_atomically(path, payload, before_rename=before_rename))
     except OSError as error:
@@ -94,18 +98,29 @@ def read_snapshot(path: str, data: bytes) -> Snapshot:
         body = lines[1:-2]
         matches = [TICKET_LINE.match(line) for line in body]
         if all(matches):
-            generation = _generation(path, json.loads(lines[0][: -len(b',"tickets":{')] + b"}"))
-            return Snapshot(generation, ((m.group(1).decode(), m.group(2)) for m in matches))
+            meta = json.loads(lines[0][: -len(b',"tickets":{')] + b"}")
+            records = ((m.group(1).decode(), m.group(2)) for m in matches)
+            return Snapshot(_generation(path, meta), records, _revoked(path, meta))
     whole = _json(path, data)
     tickets = whole.get("tickets") if isinstance(whole, dict) else None
     if not isinstance(tickets, dict):
         raise CorruptStore(f"{path} is not a valid data file (no table of tickets); it was left untouched")
-    return Snapshot(_generation(path, whole), _encoded(tickets.items()))
+    return Snapshot(_generation(path, whole), _encoded(tickets.items()), _revoked(path, whole))
 
 
 def _encoded(items) -> Iterator[tuple[str, bytes]]:
     for ticket_id, record in items:
         yield ticket_id, json.dumps(record, separators=(",", ":"), allow_nan=False).encode()
+
+
+def _revoked(path: str, meta) -> dict[str, float]:
+    """The revoked tokens the snapshot lists (none in a snapshot written before revocation existed)."""
+    revoked = meta.get("_meta", {}).get("revoked", {})
+    if not isinstance(revoked, dict) or not all(
+        isinstance(jti, str) and type(expires) in (int, float) for jti, expires in revoked.items()
+    ):
+        raise CorruptStore(f"{path} lists revoked tokens it cannot read; it was left untouched")
+    return dict(revoked)
 
 
 def _generation(path: str, meta) -> int:

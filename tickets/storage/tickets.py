@@ -17,6 +17,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import datetime
 
+from tickets.core import clock
 from tickets.core.domain import Ticket, TicketNotFound
 from tickets.core.ports import StorageError, TicketIdTaken, TicketPage, TicketQuery
 from tickets.storage import opening, snapshot
@@ -98,6 +99,18 @@ class LogTicketStore:
         with self._reading():
             return len(self._index.records)
 
+    # --- the RevocationStore protocol, in the same log -----------------------------------------------
+
+    def revoke(self, jti: str, expires_at: float) -> None:
+        with self._writing():
+            if jti not in self._index.revoked:
+                self._position = self.log.append(json.dumps({"r": {jti: expires_at}}).encode(), self._position)
+                self._index.revoked[jti] = expires_at
+
+    def is_revoked(self, jti: str) -> bool:
+        with self._reading():
+            return jti in self._index.revoked
+
     def check(self) -> None:
         """Raise StorageError unless the snapshot and the log can be read as the service wrote them."""
         with self._reading():
@@ -124,7 +137,12 @@ class LogTicketStore:
                 self._position = start
                 self.log.raise_durable(start)
                 records = dict(self._index.records)
-            snapshot.write_snapshot(self.snapshot_path, generation + 1, records, before_rename=self._announce)
+                now = clock.timestamp()  # a revoked token that has expired needs no remembering
+                self._index.revoked = {jti: at for jti, at in self._index.revoked.items() if at > now}
+                revoked = dict(self._index.revoked)
+            snapshot.write_snapshot(
+                self.snapshot_path, generation + 1, records, revoked, before_rename=self._announce
+            )
             self._snapshot_seen = identity(os.stat(self.snapshot_path))
             self.log.state.install_snapshot(self._snapshot_seen)
             self._fold_at = max(self.fold_bytes, self._snapshot_seen[1])
