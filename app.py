@@ -51,8 +51,9 @@ def create_app(config: dict | None = None) -> Flask:
     services = app.extensions[EXTENSION] = build_services(app.config)
     init_oauth(app, services.for_oauth())
     api = TicketApi(app)
-    for blueprint in (tickets_api.blp, oauth.blp, oauth.root_blp, health.blp):
+    for blueprint in (tickets_api.blp, oauth.blp, health.blp):
         api.register_blueprint(blueprint)
+    oauth.init_root_metadata(app)
     init_observability(app)
     init_log_masking(app.logger, request_log)
     init_error_handlers(app, api)

@@ -74,3 +74,45 @@ class IntrospectionSchema(Schema):
     ticket = fields.String()
     ticket_type = fields.String()
     properties = fields.Dict()
+
+
+class JwkSchema(Schema):
+    """One public key (RFC 7517): RSA (n, e) or EC P-256 (crv, x, y)."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    kty = fields.String(required=True, validate=validate.OneOf(["RSA", "EC"]))
+    kid = fields.String(required=True)
+    use = fields.String()
+    alg = fields.String(validate=validate.OneOf(["RS256", "ES256"]))
+    n = fields.String()
+    e = fields.String()
+    crv = fields.String()
+    x = fields.String()
+    y = fields.String()
+
+
+class JwksSchema(Schema):
+    """RFC 7517 section 5: the published keys."""
+
+    keys = fields.List(fields.Nested(JwkSchema), required=True)
+
+
+class MetadataSchema(Schema):
+    """RFC 8414 section 2 (the fields this server publishes)."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    issuer = fields.String(required=True)
+    token_endpoint = fields.String(required=True)
+    introspection_endpoint = fields.String()
+    revocation_endpoint = fields.String()
+    jwks_uri = fields.String(required=True)
+    grant_types_supported = fields.List(fields.String())
+    response_types_supported = fields.List(fields.String(), required=True)
+    token_endpoint_auth_methods_supported = fields.List(fields.String())
+    introspection_endpoint_auth_methods_supported = fields.List(fields.String())
+    revocation_endpoint_auth_methods_supported = fields.List(fields.String())
+    scopes_supported = fields.List(fields.String())

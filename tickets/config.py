@@ -6,7 +6,9 @@ Durations are whole seconds; lists are comma-separated.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from tickets.core import domain
 from tickets.core.rules import MAX_TTL, MIN_TTL
@@ -31,6 +33,7 @@ SETTINGS = {
     "REQUEST_LOG": ("json", str),
     "ALLOW_HTTP": (0, int),
     "SWAGGER_PERSIST_AUTH": (0, int),
+    "CALENDAR_ORGANIZER": (None, str),
 }
 REQUEST_LOGS = ("json", "access", "off")
 JWT_ALGORITHMS = ("RS256", "ES256")
@@ -59,6 +62,8 @@ def load_settings(overrides: Mapping | None = None, environ: Mapping[str, str] |
         config[key] = default if raw is None else _parse(key, raw, kind)
     if config["TICKETS_ISSUER"] is None:
         config["TICKETS_ISSUER"] = f"http://localhost:{environ.get('PORT', '8080')}/security"
+    if config["TICKETS_CALENDAR_ORGANIZER"] is None:
+        config["TICKETS_CALENDAR_ORGANIZER"] = f"mailto:no-reply@{urlsplit(config['TICKETS_ISSUER']).hostname}"
     if isinstance(config["TICKETS_TRUSTED_HOSTS"], str):
         config["TICKETS_TRUSTED_HOSTS"] = parse_list(config["TICKETS_TRUSTED_HOSTS"])
     _check(config)
@@ -88,6 +93,8 @@ def _check(config: Mapping) -> None:
         raise ConfigError(f"TICKETS_REQUEST_LOG must be one of {', '.join(REQUEST_LOGS)}")
     if config["TICKETS_JWT_ALG"] not in JWT_ALGORITHMS:
         raise ConfigError(f"TICKETS_JWT_ALG must be one of {', '.join(JWT_ALGORITHMS)}")
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*:\S+", config["TICKETS_CALENDAR_ORGANIZER"]):
+        raise ConfigError("TICKETS_CALENDAR_ORGANIZER must be a calendar address such as mailto:someone@example.com")
     url = config["TICKETS_DATABASE_URL"]
     if url and not url.startswith(("postgresql://", "postgres://")):
         raise ConfigError("TICKETS_DATABASE_URL must be a postgresql:// URL (or empty for the TinyDB files)")

@@ -374,3 +374,16 @@ def test_deleted_ticket_event_is_404(test_client, auth, scheduled):
     """A deleted ticket has no event."""
     test_client.delete(f"{TICKET}/{scheduled['id']}", headers=auth)
     assert test_client.get(event_url(scheduled["id"]), headers=auth).status_code == 404
+
+
+def test_the_served_invite_names_the_configured_organizer(test_client, auth, create_ticket, make_app, tmp_path):
+    """ORGANIZER defaults to mailto:no-reply@ the issuer's host; TICKETS_CALENDAR_ORGANIZER sets it."""
+    ticket = create_ticket("SCHEDULE_TICKET", {"scheduled_date": "2030-01-31T09:30:00+02:00"})
+    body = test_client.get(f"/security/ticket/{ticket['id']}/event", headers=auth).data.decode()
+    assert "ORGANIZER:mailto:no-reply@localhost\r\n" in body
+    other = make_app(tmp_path / "org", TICKETS_CALENDAR_ORGANIZER="mailto:desk@bank.example").test_client()
+    headers = bearer(fetch_token(other, make_client(other.application)))
+    made = other.post("/security/ticket", json={"type": "SCHEDULE_TICKET", "properties": {
+        "scheduled_date": "2030-01-31T09:30:00+02:00"}}, headers=headers).json
+    assert "ORGANIZER:mailto:desk@bank.example\r\n" in other.get(
+        f"/security/ticket/{made['id']}/event", headers=headers).data.decode()

@@ -24,11 +24,30 @@ ENDPOINTS = [
     ("/security/ticket/{ticketId}/event", "get"),
     ("/security/oauth/token", "post"),
     ("/security/oauth/introspect", "post"),
+    ("/security/oauth/revoke", "post"),
     ("/security/.well-known/jwks.json", "get"),
     ("/security/.well-known/oauth-authorization-server", "get"),
-    ("/.well-known/oauth-authorization-server/security", "get"),
     ("/security/health", "get"),
 ]
+# SPEC section 9: every operation's operationId (the metadata's root copy is left out of the document).
+OPERATION_IDS = {
+    ("/security/ticket", "post"): "createTicket",
+    ("/security/ticket", "get"): "listTickets",
+    ("/security/ticket/{ticketId}", "get"): "getTicket",
+    ("/security/ticket/{ticketId}", "put"): "updateTicket",
+    ("/security/ticket/{ticketId}", "delete"): "deleteTicket",
+    ("/security/ticket/{ticketId}/disable", "post"): "disableTicket",
+    ("/security/ticket/{ticketId}/enable", "post"): "enableTicket",
+    ("/security/ticket/{ticketId}/revoke", "post"): "revokeTicket",
+    ("/security/ticket/{ticketId}/event", "get"): "getTicketEvent",
+    ("/security/oauth/token", "post"): "issueToken",
+    ("/security/oauth/introspect", "post"): "introspectToken",
+    ("/security/oauth/revoke", "post"): "revokeToken",
+    ("/security/.well-known/jwks.json", "get"): "getJwks",
+    ("/security/.well-known/oauth-authorization-server", "get"): "getAuthorizationServerMetadata",
+    ("/security/health", "get"): "getHealth",
+}
+PUBLIC = {"issueToken", "getJwks", "getAuthorizationServerMetadata", "getHealth"}
 MANAGEMENT = [(path, method) for path, method in ENDPOINTS if path.startswith("/security/ticket")]
 TICKET_TYPES = {
     "APPOINTMENTS_SCHEDULE_TICKET",
@@ -233,3 +252,70 @@ def test_swagger_ui_needs_no_token(test_client):
     """The docs and the document are public."""
     assert test_client.get(SWAGGER).status_code == 200
     assert test_client.get(OPENAPI).status_code == 200
+
+
+def operations(document: dict):
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method in ("get", "put", "post", "delete", "patch"):
+                yield path, method, operation
+
+
+def test_every_operation_has_its_operation_id_a_summary_and_a_description(document):
+    """SPEC section 9: the operationIds, and a summary and a description on each operation."""
+    found = {(path, method): operation.get("operationId") for path, method, operation in operations(document)}
+    assert found == OPERATION_IDS
+    for path, method, operation in operations(document):
+        assert operation.get("summary") and operation.get("description"), (method, path)
+
+
+def test_info_servers_and_security(document):
+    """A license and a contact; one relative server; public operations say security: []; scopes only on oauth2."""
+    assert document["info"]["license"]["name"] and document["info"]["contact"]
+    assert document["servers"] == [{"url": "/", "description": "This service."}]
+    schemes = document["components"]["securitySchemes"]
+    for _, _, operation in operations(document):
+        if operation["operationId"] in PUBLIC:
+            assert operation["security"] == [], operation["operationId"]
+            continue
+        assert operation["security"], operation["operationId"]
+        for requirement in operation["security"]:
+            for scheme, scopes in requirement.items():
+                assert scopes == [] or schemes[scheme]["type"] == "oauth2", (operation["operationId"], scheme)
+
+
+def test_the_event_is_text_calendar_and_its_redirect_says_where(document):
+    responses = document["paths"]["/security/ticket/{ticketId}/event"]["get"]["responses"]
+    assert list(responses["200"]["content"]) == ["text/calendar"]
+    assert "Location" in responses["302"]["headers"]
+
+
+@pytest.mark.parametrize(
+    "operation_id, statuses",
+    [
+        ("createTicket", {"200", "400", "401", "403", "413", "422", "503"}),
+        ("getTicket", {"200", "401", "403", "404", "503"}),
+        ("updateTicket", {"200", "400", "401", "403", "404", "409", "412", "413", "422", "503"}),
+        ("deleteTicket", {"204", "401", "403", "404", "412", "503"}),
+        ("enableTicket", {"204", "401", "403", "404", "409", "503"}),
+        ("getTicketEvent", {"200", "302", "400", "401", "403", "404", "409", "422", "503"}),
+        ("issueToken", {"200", "400", "401", "413", "429", "503"}),
+        ("introspectToken", {"200", "400", "401", "403", "413", "503"}),
+        ("revokeToken", {"200", "400", "401", "403", "413", "503"}),
+    ],
+)
+def test_every_answered_status_is_documented(document, operation_id, statuses):
+    """Each status the operation answers is there, with a body schema (but 204's and 302's)."""
+    operation = next(op for _, _, op in operations(document) if op["operationId"] == operation_id)
+    assert statuses <= set(operation["responses"]), sorted(operation["responses"])
+    for status in statuses - {"204", "302"}:
+        response = deref(document, operation["responses"][status])
+        if status == "200" and operation_id == "revokeToken":
+            continue  # RFC 7009: an empty body
+        assert response.get("content"), (operation_id, status)
+
+
+def test_metadata_names_only_registered_introspection_auth_methods(test_client):
+    metadata = test_client.get("/security/.well-known/oauth-authorization-server").json
+    assert metadata["introspection_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post"]
+    assert test_client.get("/.well-known/oauth-authorization-server/security").json == metadata

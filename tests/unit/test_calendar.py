@@ -331,3 +331,14 @@ def test_links_that_fit_are_not_shortened():
     ticket = make_ticket(title="Call", description="d" * 1000)
     fields = query_of(google_calendar_url(ticket, LINK), GOOGLE)
     assert fields["details"] == "d" * 1000 + f"\n\nJoin: {LINK}" and fields["text"] == "Call"
+
+
+def test_the_invite_has_an_organizer_as_rfc_5546_requires():
+    """ORGANIZER is set (METHOD:REQUEST and CANCEL both need one), read the same by both parsers."""
+    for ticket in (make_ticket(), make_ticket().replace(revoked=NOW)):
+        data = ticket_event(ticket, LINK, NOW, "mailto:appointments@bank.example")
+        _, event = parse_icalendar(data)
+        assert str(event["ORGANIZER"]) == "mailto:appointments@bank.example"
+        _, vevent = parse_vobject(data)
+        assert vevent.organizer.value == "mailto:appointments@bank.example"
+    assert "ORGANIZER:mailto:no-reply@localhost" in ticket_event(make_ticket(), LINK, NOW).decode()

@@ -79,3 +79,14 @@ def test_unusable_values_are_refused_naming_the_variable(name, raw):
     """A negative or unparsable number, an unknown algorithm or a foreign database URL stops start-up."""
     with pytest.raises(ConfigError, match=name):
         load_settings(environ={name: raw})
+
+
+def test_the_calendar_organizer_defaults_to_no_reply_at_the_issuers_host():
+    assert load_settings({}, {"TICKETS_ISSUER": "https://tickets.bank.example/security"})[
+        "TICKETS_CALENDAR_ORGANIZER"
+    ] == "mailto:no-reply@tickets.bank.example"
+    assert load_settings({"TICKETS_CALENDAR_ORGANIZER": "mailto:desk@bank.example"}, {})[
+        "TICKETS_CALENDAR_ORGANIZER"
+    ] == "mailto:desk@bank.example"
+    with pytest.raises(ConfigError, match="TICKETS_CALENDAR_ORGANIZER"):
+        load_settings({"TICKETS_CALENDAR_ORGANIZER": "not an address"}, {})

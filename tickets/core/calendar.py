@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
-from icalendar import Calendar, Event
+from icalendar import Calendar, Event, vCalAddress
 
 from tickets.core.domain import Ticket, WrongTicketType
 
@@ -16,6 +16,7 @@ UID_DOMAIN = "tickets"
 DEFAULT_SUMMARY = "Appointment"
 GOOGLE_URL = "https://calendar.google.com/calendar/render"
 OUTLOOK_URL = "https://outlook.live.com/calendar/0/deeplink/compose"
+DEFAULT_ORGANIZER = "mailto:no-reply@localhost"
 MAX_REDIRECT = 8192  # characters of an add-event link (it travels in a Location header)
 ELLIPSIS = "…"
 
@@ -64,12 +65,14 @@ def is_cancelled(ticket: Ticket) -> bool:
     return ticket.revoked is not None or ticket.disabled is not None
 
 
-def ticket_event(ticket: Ticket, join_link: str, now: datetime) -> bytes:
-    """The ticket's VCALENDAR (METHOD:REQUEST, or METHOD:CANCEL once revoked or disabled) as bytes."""
+def ticket_event(ticket: Ticket, join_link: str, now: datetime, organizer: str = DEFAULT_ORGANIZER) -> bytes:
+    """The ticket's VCALENDAR (METHOD:REQUEST, or METHOD:CANCEL once revoked or disabled) as bytes; the
+    ORGANIZER (a calendar address, e.g. mailto:...) is what RFC 5546 requires of an event with a METHOD."""
     details = event_details(ticket, join_link)
     cancelled = is_cancelled(ticket)
     event = Event()
     event.add("uid", event_uid(ticket))
+    event.add("organizer", vCalAddress(organizer))
     event.add("sequence", ticket.version)
     event.add("dtstamp", now.astimezone(UTC).replace(microsecond=0))
     event.add("dtstart", details.start)

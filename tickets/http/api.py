@@ -28,7 +28,14 @@ API_SETTINGS = {
     "OPENAPI_SWAGGER_UI_PATH": "/swagger-ui",
     "OPENAPI_SWAGGER_UI_URL": SWAGGER_ASSETS,
     "API_SPEC_OPTIONS": {
-        "info": {"description": "Manage Tickets which allow customers to safe api access."},
+        "info": {
+            "description": "Staff software creates tickets (short random codes in a join link); a customer's "
+            "browser exchanges one for a signed JWT at the token endpoint; other services verify it with the "
+            "published keys. Management calls need a bearer token with scope global (client credentials).",
+            "license": {"name": "Proprietary", "url": "/static/LICENSE.txt"},
+            "contact": {"name": "The ticket service's operators", "url": "/security/swagger-ui"},
+        },
+        "servers": [{"url": "/", "description": "This service."}],
         "components": {
             "securitySchemes": {
                 "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
