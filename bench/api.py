@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -64,6 +65,15 @@ class Api:
         with ThreadPoolExecutor(workers) as pool:
             ids = list(pool.map(lambda n: self.create(ticket_type, n), range(start, start + count)))
         return ids, count / (time.monotonic() - started)
+
+    def list_page(self, page_size: int) -> tuple[list[dict], dict]:
+        """GET /ticket?page_size=N: the page's tickets and the X-Pagination header's JSON."""
+        answer = self.session().get(
+            f"{self.base}/ticket", params={"page_size": page_size}, headers=self.headers(), timeout=60
+        )
+        if answer.status_code != 200:
+            raise RuntimeError(f"GET /ticket answered {answer.status_code}: {answer.text[:300]}")
+        return answer.json(), json.loads(answer.headers.get("X-Pagination", "{}"))
 
     def delete_many(self, ids: list[str], workers: int) -> None:
         """DELETE these tickets in parallel."""

@@ -126,26 +126,17 @@ class Server:
 
 
 class Wrk:
-    """wrk with the run's -t and -c; each run's output is kept in bench/out/wrk/<label>.txt."""
+    """wrk with the run's -t; each run's output is kept in bench/out/wrk/<label>.txt."""
 
-    def __init__(self, threads: int, connections: int):
-        self.threads, self.connections = threads, connections
+    def __init__(self, threads: int):
+        self.threads = threads
         self.folder = OUT / "wrk"
         self.folder.mkdir(parents=True, exist_ok=True)
 
-    def run(self, label: str, script: str, url: str, duration: int, **env: str) -> dict:
+    def run(self, label: str, script: str, url: str, duration: int, connections: int, **env: str) -> dict:
         """One wrk run of bench/lua/<script> against `url`; the numbers its BENCH_JSON line reports, plus rates."""
-        argv = [
-            "wrk",
-            f"-t{self.threads}",
-            f"-c{self.connections}",
-            f"-d{duration}s",
-            "--timeout",
-            "5s",
-            "-s",
-            str(LUA / script),
-            url,
-        ]
+        argv = ["wrk", f"-t{self.threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "5s"]
+        argv += ["-s", str(LUA / script), url]
         run_env = {**os.environ, "BENCH_THREADS": str(self.threads), **env}
         done = subprocess.run(argv, env=run_env, capture_output=True, text=True, timeout=duration + 60)
         (self.folder / f"{label}.txt").write_text(done.stdout + done.stderr)
@@ -154,12 +145,16 @@ class Wrk:
             raise RuntimeError(f"wrk {label} failed ({done.returncode}): {done.stderr.strip()[:500]}")
         result = json.loads(line[len("BENCH_JSON ") :])
         seconds = result["duration_us"] / 1e6
+        result["connections"] = connections
         result["rps"] = result["requests"] / seconds if seconds else 0.0
         result["ok_rps"] = (result["requests"] - result["non2xx"]) / seconds if seconds else 0.0
         result["p50_ms"] = result["p50_us"] / 1000
         result["p99_ms"] = result["p99_us"] / 1000
         note = f", {result['non2xx']} non-2xx {result['statuses']}" if result["non2xx"] else ""
-        log(f"  {label}: {result['rps']:.0f} req/s, p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms{note}")
+        log(
+            f"  {label} (-c{connections}): {result['rps']:.0f} req/s, p50 {result['p50_ms']:.2f} ms, "
+            f"p99 {result['p99_ms']:.2f} ms{note}"
+        )
         return result
 
 

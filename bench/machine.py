@@ -39,6 +39,25 @@ def wait_for_quiet(limit: float) -> float:
     return busy
 
 
+def revision(folder: Path) -> str:
+    """The git revision of a checkout (read-only git), and whether its tracked files were changed."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(folder), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+        )
+        if head.returncode != 0:
+            return "not a git checkout"
+        dirty = subprocess.run(
+            ["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        return head.stdout.strip() + (" with uncommitted changes" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
 def machine(app_dir: Path) -> dict:
     """CPU, cores, Python, wrk, the git revision measured (read-only git), and the date, for the report."""
     cpu = "unknown"
@@ -49,22 +68,9 @@ def machine(app_dir: Path) -> dict:
                 break
     except OSError:
         pass
-    revision = "unknown"
-    try:  # read-only
-        head = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-        revision = head + (" with uncommitted changes" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        pass
+    revision_now = revision(ROOT)
     if app_dir != ROOT:
-        revision = f"the service in {app_dir} (working tree at {revision})"
+        revision_now = f"the service in {app_dir} (working tree at {revision_now})"
     wrk_version = (
         subprocess.run(["wrk", "-v"], capture_output=True, text=True)
         .stdout.split("\n")[0]
@@ -76,6 +82,6 @@ def machine(app_dir: Path) -> dict:
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "wrk": wrk_version,
-        "revision": revision,
+        "revision": revision_now,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }

@@ -2,10 +2,10 @@
 
 Tickets are made by the service's own `TicketService.issue_ticket` (validation, validity window,
 organization, user id, fresh ids and their retry on collision), with a repository that only
-collects them; they are then written with the store's own serialization (`ticket_to_record` and
-the PostgreSQL store's `dump_record`) by COPY, in batches, on a connection of the store's own pool
-(`open_storage("", url)`, which also applies the migrations). A sample is read back through
-`storage.tickets.get` and must equal what was made.
+collects them; they are then written with the store's own serialization (`ticket_to_record`, the
+PostgreSQL store's `dump_record`, and its `COLUMNS`/`columns` that lists and purges read) by COPY, in
+batches, on a connection of the store's own pool (`open_storage("", url)`, which also applies the
+migrations). A sample is read back through `storage.tickets.get` and must equal what was made.
 
 Used by bench/pg.py for the PostgreSQL rows (100,000 tickets through the API would take minutes).
 """
@@ -46,6 +46,10 @@ class NoTokens:
         """Refuses: a seeding run that asks for a token is a bug."""
         raise RuntimeError("bench/pg_seed.py issues tickets only; it makes no tokens")
 
+    def ticket_token_length(self, ticket) -> int:
+        """The service's size check on the would-be token: the bench's few small properties always fit."""
+        return 0
+
 
 def seed(url: str, client_id: str, organization_id: str, count: int, start: int, taken: set[str]) -> dict:
     """`count` new multi-use tickets, shaped like bench/api.py's API ones; returns ids and timings."""
@@ -53,7 +57,7 @@ def seed(url: str, client_id: str, organization_id: str, count: int, start: int,
     from tickets.core.service import Caller, TicketService
     from tickets.storage import open_storage
     from tickets.storage.codec import ticket_to_record
-    from tickets.storage.postgres import dump_record
+    from tickets.storage.postgres import COLUMNS, columns, dump_record
 
     started = time.monotonic()
     collector = Collector(set(taken))
@@ -75,10 +79,10 @@ def seed(url: str, client_id: str, organization_id: str, count: int, start: int,
         with storage.tickets.store.connection() as conn:
             for first in range(0, len(made), BATCH):
                 with conn.transaction(), conn.cursor() as cursor:
-                    with cursor.copy("COPY tickets (id, record, expires_at, consumed_at) FROM STDIN") as copy:
+                    with cursor.copy(f"COPY tickets (id, record, {COLUMNS}) FROM STDIN") as copy:
                         for ticket in made[first : first + BATCH]:
                             record = dump_record(ticket_to_record(ticket))
-                            copy.write_row((ticket.id, record, ticket.expires_at, ticket.consumed_at))
+                            copy.write_row((ticket.id, record, *columns(ticket)))
             conn.execute("ANALYZE tickets")  # what autovacuum would do soon after a bulk load
         written = time.monotonic()
         for ticket in random.Random(count).sample(made, min(50, len(made))):

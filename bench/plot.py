@@ -14,15 +14,17 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullFormatter, NullLocator  # noqa: E402
-from report import OPERATIONS, naive_at, run_of, sizes_of  # noqa: E402
+from tables import OPERATIONS, naive_at, run_of, sizes_of  # noqa: E402
 
 
 def plot(results: dict, target: Path) -> None:
+    """p50 of every operation against store size, TinyDB solid and PostgreSQL dashed, into `target`."""
     sizes = sizes_of(results)
     pg_sizes = sizes_of(results, "postgres")
     figure, axes = plt.subplots(figsize=(10, 6), dpi=110)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for (operation, label), marker, color in zip(OPERATIONS, "osD^v<", colors, strict=False):
+    for (operation, name), marker, color in zip(OPERATIONS, "osD^v<>", colors, strict=False):
+        label = name.replace("`", "")
         points = [(size, run["p50_ms"]) for size in sizes if (run := run_of(results, size, operation))]
         if points:
             xs, ys = zip(*points, strict=True)
@@ -81,6 +83,7 @@ def plot(results: dict, target: Path) -> None:
 
 
 def main() -> None:
+    """Redraw the plot from a results.json."""
     bench = Path(__file__).resolve().parent
     source = Path(sys.argv[1]) if len(sys.argv) > 1 else bench / "out" / "results.json"
     target = Path(sys.argv[2]) if len(sys.argv) > 2 else bench / "p50_latency.png"

@@ -14,14 +14,20 @@ import requests
 from harness import BENCH, HOST, OUT, Server, Wrk, clean_env, free_port, gunicorn_server
 
 
-def run_ceiling(args: argparse.Namespace, wrk: Wrk, base_env: dict, app_dir: Path, label: str) -> dict:
-    """bench/ceiling.py's GET /ping under the measured checkout's gunicorn.conf.py."""
+def run_ceiling(
+    args: argparse.Namespace, wrk: Wrk, base_env: dict, app_dir: Path, label: str, connections: list[int]
+) -> list[dict]:
+    """bench/ceiling.py's GET /ping under the measured checkout's gunicorn.conf.py, one run per -c."""
     server = gunicorn_server("ceiling", "ceiling:app", base_env, "/ping", app_dir, ["--pythonpath", str(BENCH)])
     try:
         server.start()
-        result = wrk.run(label, "ceiling.lua", server.health_url, args.duration)
-        result["workers"] = len(server.worker_pids())
-        return result
+        runs = []
+        for count in connections:
+            result = wrk.run(f"{label}_c{count}", "ceiling.lua", server.health_url, args.duration, count)
+            result["workers"] = len(server.worker_pids())
+            result["per_request_ms"] = result["workers"] / result["ok_rps"] * 1000 if result["ok_rps"] else 0.0
+            runs.append(result)
+        return runs
     finally:
         server.stop()
 
@@ -49,9 +55,9 @@ def run_peer(args: argparse.Namespace, wrk: Wrk) -> dict:
         )
         if check.status_code != 200:
             raise RuntimeError(f"peer token check answered {check.status_code}: {check.text[:300]}")
-        result = wrk.run(
-            "peer_token", "client_credentials.lua", f"http://{HOST}:{port}/token", args.duration, BENCH_BASIC=basic
-        )
+        url = f"http://{HOST}:{port}/token"
+        connections = args.connections
+        result = wrk.run("peer_token", "client_credentials.lua", url, args.duration, connections, BENCH_BASIC=basic)
         result["node"] = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
         result["oidc_provider"] = json.loads(
             (peer_dir / "node_modules" / "oidc-provider" / "package.json").read_text()
