@@ -23,6 +23,8 @@ from tickets.oauth.server import init_oauth
 from tickets.oauth.throttle import ExchangeThrottle
 from tickets.oauth.tokens import TokenSigner
 from tickets.storage import open_storage
+from tickets.webhooks.deliverer import Deliverer
+from tickets.webhooks.endpoints import WebhookRegistry
 
 MAX_BODY = 64 * 1024
 
@@ -82,9 +84,11 @@ def build_services(config) -> Services:
         keys, config["TICKETS_ISSUER"],
         client_ttl=config["TICKETS_TOKEN_TTL"], ticket_ttl=config["TICKETS_TICKET_TOKEN_TTL"],
     )
+    webhooks = WebhookRegistry(storage.webhooks, config["TICKETS_WEBHOOK_SECRET_OVERLAP"])
     tickets = TicketService(
         storage.tickets, policy, tokens,
         consumed_ttl=config["TICKETS_TICKET_TOKEN_TTL"], purge_interval=config["TICKETS_PURGE_INTERVAL"],
+        events=webhooks,
     )
     return Services(
         tickets=tickets,
@@ -93,4 +97,6 @@ def build_services(config) -> Services:
         tokens=tokens,
         throttle=ExchangeThrottle(storage.throttle, config["TICKETS_EXCHANGE_FAILURES_PER_MINUTE"]),
         storage=storage,
+        webhooks=webhooks,
+        deliverer=Deliverer(storage.outbox, webhooks, config["TICKETS_WEBHOOK_TIMEOUT"]),
     )

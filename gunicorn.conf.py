@@ -21,6 +21,12 @@ access_log_format = '%(h)s "%(m)s %({tickets.masked_path}e)s" %(s)s %(b)s %(M)sm
 logger_class = "tickets.http.logmask.MaskingGunicornLogger"
 # gunicorn's control socket defaults to one path per user, which two instances would fight over.
 control_socket_disable = True
+# Webhooks are delivered by one process beside the workers: gunicorn's "dirty" worker, running delivery.py.
+dirty_apps = ["delivery:WebhookDelivery"]
+dirty_workers = 1
+# gunicorn keeps a file named after proc_name to kill a dirty worker left over by a crash: one name per
+# address, so that two services on one machine never take each other's for a leftover.
+proc_name = f"tickets-{bind}"
 
 # Prometheus multiprocess mode: every worker writes its counts under one folder, which /metrics adds up.
 # It must be set before the app (and prometheus_client) is imported in the workers, hence here.
@@ -41,6 +47,11 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def dirty_worker_exit(arbiter, worker):
+    """The same for the webhook deliverer."""
+    child_exit(arbiter, worker)
 
 
 def on_exit(server):

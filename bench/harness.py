@@ -107,14 +107,18 @@ class Server:
             self.proc.wait(timeout=10)
 
     def worker_pids(self) -> list[int]:
-        """gunicorn's workers: the children of the master we started."""
-        path = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
-        return [int(pid) for pid in path.read_text().split()]
+        """gunicorn's HTTP workers: the children of the master we started but the dirty arbiter (the only one
+        with children of its own: the webhook deliverer)."""
+        return [pid for pid in _children(self.proc.pid) if not _children(pid)]
 
-    def worker_rss_mb(self) -> list[float]:
-        """Each worker's resident memory (VmRSS), in MB."""
+    def deliverer_pids(self) -> list[int]:
+        """The webhook deliverer: the dirty arbiter's child (none for a checkout without webhooks)."""
+        return [child for pid in _children(self.proc.pid) for child in _children(pid)]
+
+    def worker_rss_mb(self, pids: list[int] | None = None) -> list[float]:
+        """Each worker's (or each of `pids`') resident memory (VmRSS), in MB."""
         sizes = []
-        for pid in self.worker_pids():
+        for pid in self.worker_pids() if pids is None else pids:
             try:
                 status = Path(f"/proc/{pid}/status").read_text()
             except OSError:
@@ -123,6 +127,13 @@ class Server:
                 if line.startswith("VmRSS:"):
                     sizes.append(int(line.split()[1]) / 1024)
         return sizes
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
 
 
 class Wrk:

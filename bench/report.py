@@ -16,13 +16,15 @@ from tables import (
     list_table,
     ms,
     naive_section,
+    phase_of,
     queue_table,
     run_of,
     seed_table,
     share,
     size_table,
+    sizes_of,
 )
-from targets import earlier_targets, targets
+from targets import earlier_targets, targets, webhook_rows
 
 
 def header(results: dict) -> list[str]:
@@ -189,10 +191,34 @@ def profile_section(results: dict) -> list[str]:
     return lines + [""]
 
 
+def webhooks_section(results: dict) -> list[str]:
+    """The alternating runs, and how long after its event each message arrived."""
+    size = results["settings"]["target_size"]
+    hooks = phase_of(results, size).get("webhooks") if size in sizes_of(results) else None
+    if not hooks:
+        return []
+    lines = ["", "| round | without: req/s | p99 ms | with one endpoint: req/s | p99 ms | all delivered after |",
+             "| ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for number, (off, on, drain) in enumerate(zip(hooks["without"], hooks["with"], hooks["drain_s"], strict=True), 1):
+        lines.append(f"| {number} | {off['rps']:.0f} | {ms(off['p99_ms'])} | {on['rps']:.0f} | {ms(on['p99_ms'])} "
+                     f"| {drain:.1f} s |")
+    lines.append("")
+    for key, when in (("load_latency", "under that load"), ("trickle_latency", "at 20 exchanges a second")):
+        got = hooks.get(key) or {}
+        if got.get("count"):
+            lines.append(f"- Messages {when}: {got['count']:,}, from the event to the receiver p50 "
+                         f"{got['p50_ms']:.0f} ms, p99 {got['p99_ms']:.0f} ms, max {got['max_ms']:.0f} ms.")
+    rss = hooks.get("deliverer_rss_mb") or []
+    if rss:
+        lines.append(f"- The deliverer process (gunicorn's dirty worker): VmRSS {max(rss):.1f} MB.")
+    return lines + [""]
+
+
 def render(results: dict) -> str:
     """The whole of bench/results.md."""
     s = results["settings"]
     lines = header(results) + ["## Targets (issue 12)", "", *target_table(targets(results)), ""]
+    lines += ["## Targets (issue 15)", "", *target_table(webhook_rows(results)), *webhooks_section(results)]
     lines += ["Earlier targets, kept:", "", *target_table(earlier_targets(results)), ""]
     lines += floors_section(results) + references_section(results)
     lines += [

@@ -24,6 +24,7 @@ from steps import (
     measure_steady,
     prepare_list,
 )
+from webhooks import measure_webhooks
 
 OPERATIONS = ("get", "post", "put", "exchange_multi", "exchange_single", "token", "list")
 BEFORE_OPERATIONS = ("get", "post", "exchange_multi", "token")
@@ -40,6 +41,7 @@ class Plan:
     queue_size: int | None = None  # the size of the second pass (more connections)
     profile_size: int | None = None  # the size of the py-spy run, if any
     small_client: dict | None = None  # the small organization's client: the list is measured only with one
+    webhooks_size: int | None = None  # the size of the exchange with and without a webhook endpoint, if any
 
 
 def passes(args: argparse.Namespace) -> tuple[Pass, Pass]:
@@ -60,6 +62,8 @@ def measure_size(target: Target, phase: dict, plan: Plan, seed_multi: SeedMulti)
     phase["rss_mb"] = target.server.worker_rss_mb()
     log(f"  worker RSS at {size}: {', '.join(f'{mb:.1f}' for mb in phase['rss_mb'])} MB")
     multi_queued = measure_steady(target, phase, queue) if queueing else None
+    if size == plan.webhooks_size:
+        phase["webhooks"] = measure_webhooks(target, phase)
     if size == plan.profile_size:
         phase["profile"] = profile_exchange(target, phase, main)
     measure_single_use(target, phase, main, multi)
@@ -133,7 +137,7 @@ def run_service(args: argparse.Namespace, wrk: Wrk, base_env: dict, deadline: De
     env = fresh_env(base_env, OUT / "data")
     client = new_client(app_dir, env, "bench", "bench-org")
     small = new_client(app_dir, env, "small", "small-org")
-    plan = Plan("service", "", args.sizes, OPERATIONS, args.target_size, None, small)
+    plan = Plan("service", "", args.sizes, OPERATIONS, args.target_size, None, small, args.target_size)
     if args.profile:
         plan.profile_size = args.target_size
     return run_sizes(args, wrk, deadline, app_dir, env, client, plan, api_seeder(args))

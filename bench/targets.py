@@ -87,6 +87,23 @@ def postgres_rows(results: dict) -> list[dict]:
     return rows
 
 
+def webhook_rows(results: dict) -> list[dict]:
+    """Issue 15: the exchange with one healthy webhook endpoint within 10% of without (medians of alternating runs)."""
+    size = results["settings"]["target_size"]
+    hooks = phase_of(results, size).get("webhooks") if size in sizes_of(results) else None
+    if not hooks:
+        return []
+    without, with_ = hooks["without_median"], hooks["with_median"]
+    return [
+        row(f"exchange at {size:,} with one webhook endpoint ÷ without: req/s",
+            f"{hooks['rps_ratio']:.2f}× ({with_['rps']:.0f} vs {without['rps']:.0f})", "≥ 0.90×",
+            hooks["rps_ratio"] >= 0.9),
+        row(f"exchange at {size:,} with one webhook endpoint ÷ without: p99",
+            f"{hooks['p99_ratio']:.2f}× ({ms(with_['p99_ms'])} vs {ms(without['p99_ms'])} ms)", "≤ 1.10×",
+            hooks["p99_ratio"] <= 1.1),
+    ]
+
+
 def targets(results: dict) -> list[dict]:
     """Issue 12's targets, in its order."""
     sizes = sizes_of(results)

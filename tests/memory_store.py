@@ -9,23 +9,24 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from tickets.core.domain import Ticket, TicketNotFound
+from tickets.core.domain import Ticket, TicketEvent, TicketNotFound
 from tickets.core.ports import TicketIdTaken, TicketPage, TicketQuery
 
 
 class MemoryTicketStore:
     """Tickets by id in a dict shared by every view opened on it with sibling(), as worker processes share a file."""
 
-    def __init__(self, tickets: dict[str, Ticket] | None = None, lock: threading.Lock | None = None):
+    def __init__(self, tickets: dict[str, Ticket] | None = None, lock: threading.Lock | None = None, events=None):
         self.tickets = {} if tickets is None else tickets  # id -> the stored object, never handed out
         self.lock = lock or threading.Lock()
+        self.events: list[TicketEvent] = [] if events is None else events  # stored with their changes
 
     def sibling(self) -> MemoryTicketStore:
         """Another store on the same tickets and lock: a second worker, or another node."""
-        return MemoryTicketStore(self.tickets, self.lock)
+        return MemoryTicketStore(self.tickets, self.lock, self.events)
 
     def get(self, ticket_id: str) -> Ticket:
         with self.lock:
@@ -34,13 +35,14 @@ class MemoryTicketStore:
                 raise TicketNotFound(ticket_id)
             return copy.deepcopy(stored)
 
-    def add(self, ticket: Ticket) -> None:
+    def add(self, ticket: Ticket, events: Sequence[TicketEvent] = ()) -> None:
         with self.lock:
             if ticket.id in self.tickets:
                 raise TicketIdTaken(ticket.id)
             self.tickets[ticket.id] = copy.deepcopy(ticket)
+            self.events.extend(events)
 
-    def change(self, ticket_id: str, decide: Callable[[Ticket], Ticket | None]) -> Ticket | None:
+    def change(self, ticket_id: str, decide: Callable[[Ticket], Ticket | None], announce=None) -> Ticket | None:
         with self.lock:
             stored = self.tickets.get(ticket_id)
             if stored is None:
@@ -51,7 +53,13 @@ class MemoryTicketStore:
                 del self.tickets[ticket_id]
             elif updated is not current:
                 self.tickets[ticket_id] = copy.deepcopy(updated)
+            if updated is not current and announce is not None:
+                self.events.extend(announce(current, updated))
             return updated
+
+    def publish(self, events: Sequence[TicketEvent]) -> None:
+        with self.lock:
+            self.events.extend(events)
 
     def all(self) -> list[Ticket]:
         with self.lock:

@@ -12,6 +12,7 @@ from tickets.context import current_services
 from tickets.core.rules import ORGANIZATION_ID_RULE, is_organization_id
 from tickets.oauth.clients import ClientNotFound
 from tickets.storage import StorageError, TicketIdTaken, open_storage
+from tickets.webhooks.commands import webhooks_cli
 
 clients_cli = AppGroup("clients", help="Manage OAuth2 clients.")
 keys_cli = AppGroup("keys", help="Manage JWT signing keys.")
@@ -87,7 +88,8 @@ def purge_tickets():
 @store_cli.command("copy")
 @click.option("--to", "target_url", required=True, help="postgresql://... of the database to copy into.")
 def copy_store(target_url):
-    """Copy every ticket, client and signing key of this install into PostgreSQL (existing ids are kept)."""
+    """Copy every ticket, client, signing key and webhook endpoint of this install into PostgreSQL (existing
+    ids are kept); webhook messages still owed are not copied."""
     if not target_url.startswith(("postgresql://", "postgres://")):
         raise click.BadParameter("must be a postgresql:// URL", param_hint="--to")
     try:
@@ -101,15 +103,15 @@ def copy_store(target_url):
 
 
 def copy_everything(source, target) -> dict:
-    """Tickets (used-up single-use records too), clients and keys; returns how many of each were copied."""
-    copied = {"tickets": 0, "tickets_already_there": 0, "clients": 0, "keys": 0}
+    """Tickets (used-up single-use records too), clients, keys and webhook endpoints; how many of each."""
+    copied = {"tickets": 0, "tickets_already_there": 0, "clients": 0, "keys": 0, "webhooks": 0}
     for ticket in source.tickets.all():
         try:
             target.tickets.add(ticket)
             copied["tickets"] += 1
         except TicketIdTaken:
             copied["tickets_already_there"] += 1
-    for kind in ("clients", "keys"):
+    for kind in ("clients", "keys", "webhooks"):
         for record_id, record in source_records(getattr(source, kind)).items():
             getattr(target, kind).put(record_id, record)
             copied[kind] += 1
@@ -121,5 +123,5 @@ def source_records(repository) -> dict:
 
 
 def init_app(app: Flask) -> None:
-    for group in (clients_cli, keys_cli, tickets_cli, store_cli):
+    for group in (clients_cli, keys_cli, tickets_cli, store_cli, webhooks_cli):
         app.cli.add_command(group)

@@ -34,6 +34,8 @@ SETTINGS = {
     "ALLOW_HTTP": (0, int),
     "SWAGGER_PERSIST_AUTH": (0, int),
     "CALENDAR_ORGANIZER": (None, str),
+    "WEBHOOK_TIMEOUT": (5, int),
+    "WEBHOOK_SECRET_OVERLAP": (86_400, int),
 }
 REQUEST_LOGS = ("json", "access", "off")
 JWT_ALGORITHMS = ("RS256", "ES256")
@@ -89,6 +91,8 @@ def _check(config: Mapping) -> None:
             raise ConfigError(f"{key} must not be negative")
     if not MIN_TTL <= config["TICKETS_TICKET_TTL"] <= MAX_TTL:
         raise ConfigError(f"TICKETS_TICKET_TTL must be between {MIN_TTL} and {MAX_TTL} seconds, like a ticket's ttl")
+    if not 1 <= config["TICKETS_WEBHOOK_TIMEOUT"] <= 60:
+        raise ConfigError("TICKETS_WEBHOOK_TIMEOUT must be between 1 and 60 seconds")
     if config["TICKETS_REQUEST_LOG"] not in REQUEST_LOGS:
         raise ConfigError(f"TICKETS_REQUEST_LOG must be one of {', '.join(REQUEST_LOGS)}")
     if config["TICKETS_JWT_ALG"] not in JWT_ALGORITHMS:

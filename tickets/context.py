@@ -13,6 +13,8 @@ from tickets.oauth.services import OAuthServices
 from tickets.oauth.throttle import ExchangeThrottle
 from tickets.oauth.tokens import TokenSigner
 from tickets.storage import Storage
+from tickets.webhooks.deliverer import Deliverer
+from tickets.webhooks.endpoints import WebhookRegistry
 
 EXTENSION = "tickets"
 
@@ -27,6 +29,8 @@ class Services:
     tokens: TokenSigner
     throttle: ExchangeThrottle
     storage: Storage
+    webhooks: WebhookRegistry
+    deliverer: Deliverer
 
     def for_oauth(self) -> OAuthServices:
         """The part the OAuth layer uses (see tickets.oauth.services)."""

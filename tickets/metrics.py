@@ -4,7 +4,7 @@ Metrics use prometheus-client's multiprocess mode when PROMETHEUS_MULTIPROC_DIR 
 sets it), so the counts of every gunicorn worker add up in one scrape.
 """
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 HTTP_REQUESTS = Counter(
     "tickets_http_requests_total", "HTTP requests by endpoint template, method and status.",
@@ -21,3 +21,16 @@ EXCHANGES = Counter(
 )
 THROTTLED = Counter("tickets_throttled_total", "Ticket exchanges refused with 429 because of earlier failures.")
 TOKENS_ISSUED = Counter("tickets_tokens_issued_total", "Access tokens issued, by grant type.", ["grant"])
+WEBHOOK_DELIVERIES = Counter(
+    "tickets_webhook_deliveries_total",
+    "Webhook messages by event type and outcome: delivered, failed (to be retried), gave_up, gone (410).",
+    ["type", "outcome"],
+)
+WEBHOOK_ATTEMPTS = Counter("tickets_webhook_attempts_total", "Webhook delivery attempts.")
+WEBHOOK_PENDING = Gauge(
+    "tickets_webhook_pending", "Webhook deliveries owed (to all endpoints).", multiprocess_mode="livemax"
+)
+WEBHOOK_OLDEST = Gauge(
+    "tickets_webhook_oldest_pending_seconds", "Age of the oldest event still owed to an endpoint.",
+    multiprocess_mode="livemax",
+)

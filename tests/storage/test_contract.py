@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import protocol_mismatches
 from tests.memory_store import MemoryTicketStore
 from tickets.core.domain import Ticket, TicketNotFound, TicketStatus, TicketType
-from tickets.core.ports import RecordStore, RevocationStore, ThrottleStore, TicketQuery, TicketStore
+from tickets.core.ports import Outbox, RecordStore, RevocationStore, ThrottleStore, TicketQuery, TicketStore
 from tickets.storage import Storage, TicketIdTaken, open_storage
 
 NOW = datetime(2030, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -56,6 +56,7 @@ class Backend:
         if self.kind == "memory":
             storage = Storage(
                 tickets=self.location.sibling(), clients=None, keys=None, throttle=None, revoked=None,
+                webhooks=None, outbox=None,
                 check=lambda: None, close=lambda: None,
             )
         elif self.kind == "postgres":
@@ -153,7 +154,7 @@ def within(seconds: float, action):
 
 STORES = {
     "tickets": TicketStore, "clients": RecordStore, "keys": RecordStore, "throttle": ThrottleStore,
-    "revoked": RevocationStore,
+    "revoked": RevocationStore, "webhooks": RecordStore, "outbox": Outbox,
 }
 
 

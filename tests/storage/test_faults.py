@@ -131,6 +131,15 @@ def test_a_folder_or_file_of_another_user_stops_start_up(tmp_path, make_app, oth
     assert {path.name: path.read_bytes() for path in folder.iterdir()} == before
 
 
+def test_a_temporary_file_that_vanishes_while_the_folder_is_checked_is_no_error(tmp_path, make_app, monkeypatch):
+    """Workers and the deliverer start together: one's temporary file may be renamed while another checks."""
+    folder = tmp_path / "data"
+    make_app(folder)
+    listdir = os.listdir
+    monkeypatch.setattr(os, "listdir", lambda path: [*listdir(path), ".clients.json.gone.tmp"])
+    create_app({"TICKETS_DATA_DIR": str(folder)})
+
+
 def test_loose_modes_are_tightened_and_a_symlink_is_refused(tmp_path, make_app):
     """Files readable or writable by others become 0600, the folder 0700; a symlink in the folder is refused."""
     folder = tmp_path / "data"

@@ -254,14 +254,18 @@ def test_store_copy_moves_an_install_to_postgres(apps, tmp_path, database_url):
         stored_count = current_services().storage.tickets.count()
         tiny_kids = sorted(current_services().storage.keys.all())
     assert stored_count == len(ids) + 1  # the used-up single-use record is kept while its token lives
+    added = json.loads(tiny.test_cli_runner().invoke(args=["webhooks", "add", "--url", "https://bo.example/h"]).output)
 
     report = copy_command(tiny, database_url)
-    assert report == {"tickets": stored_count, "tickets_already_there": 0, "clients": 2, "keys": len(tiny_kids)}
+    assert report == {"tickets": stored_count, "tickets_already_there": 0, "clients": 2, "keys": len(tiny_kids),
+                      "webhooks": 1}
 
     pg = apps(tmp_path / "pg-node", database_url)  # its own, empty data folder: everything comes from the database
     pg_client = pg.test_client()
     with pg.app_context():
         assert current_services().storage.tickets.count() == stored_count
+        copied = current_services().webhooks.get(added["id"])  # the endpoint, and the secret it signs with
+        assert copied.url == added["url"] and copied.signing_secrets(time.time()) == [added["secret"]]
     # The old secrets still get tokens.
     fetch_token(pg_client, credentials)
     fetch_token(pg_client, system)

@@ -93,10 +93,24 @@ class InvalidTicket(TicketError):
 class ExchangeRefused(TicketError):
     """The ticket cannot be exchanged for a token now."""
 
-    def __init__(self, reason: Refusal, ticket_type: TicketType | None = None):
+    def __init__(self, reason: Refusal, ticket: Ticket | None = None):
         super().__init__(reason.value)
         self.reason = reason
-        self.ticket_type = ticket_type  # unknown for NOT_FOUND
+        self.ticket = ticket  # unknown for NOT_FOUND
+        self.ticket_type = ticket.type if ticket else None
+
+
+class EventType(StrEnum):
+    """What back-office software may be told of (SPEC section 10)."""
+
+    CREATED = "ticket.created"
+    UPDATED = "ticket.updated"
+    DISABLED = "ticket.disabled"
+    ENABLED = "ticket.enabled"
+    REVOKED = "ticket.revoked"
+    DELETED = "ticket.deleted"
+    EXCHANGED = "ticket.exchanged"
+    EXCHANGE_REFUSED = "ticket.exchange_refused"
 
 
 @dataclass(frozen=True)
@@ -192,3 +206,32 @@ def format_time(value: datetime | None) -> str | None:
     if value is None:
         return None
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class TicketEvent:
+    """Something that happened to a ticket, kept in the same change as the ticket's own (for webhooks):
+    the ticket as it was then (before a deletion), and why an exchange was refused."""
+
+    id: str
+    type: EventType
+    at: datetime
+    ticket: Ticket
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking: an organization's client, a system client (organization None), or a ticket's own token."""
+
+    client_id: str | None
+    organization_id: str | None
+    ticket_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """A successful exchange: the ticket as used, and the token it yielded."""
+
+    ticket: Ticket
+    token: dict

@@ -6,15 +6,20 @@ contract test suite (tests/storage/test_contract.py) runs against each.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from tickets.core.domain import Ticket, TicketStatus
+from tickets.core.domain import EventType, Ticket, TicketEvent, TicketStatus
 
 Decision = Callable[[Ticket], "Ticket | None"]
+# What a change tells the webhooks: (the ticket before, the ticket after or None when deleted) -> events.
+Announcement = Callable[[Ticket, "Ticket | None"], Sequence[TicketEvent]]
+# Which webhook endpoints want an event: (organization id, event type) -> endpoint ids.
+Targets = Callable[[str, EventType], list[str]]
 
 
 class StorageError(Exception):
@@ -56,13 +61,17 @@ class TicketStore(Protocol):
     def get(self, ticket_id: str) -> Ticket:
         """The stored ticket (used-up single-use records included: the service decides who sees them)."""
 
-    def add(self, ticket: Ticket) -> None:
-        """Insert a new ticket; TicketIdTaken if the id exists."""
+    def add(self, ticket: Ticket, events: Sequence[TicketEvent] = ()) -> None:
+        """Insert a new ticket, and `events` in the same atomic change; TicketIdTaken if the id exists."""
 
-    def change(self, ticket_id: str, decide: Decision) -> Ticket | None:
+    def change(self, ticket_id: str, decide: Decision, announce: Announcement | None = None) -> Ticket | None:
         """Apply `decide` to the current ticket, excluding every other change of it on every worker and node:
         it returns the ticket to store (the same object for no change) or None to delete it, or raises to refuse.
+        When something changed, `announce(before, after)` gives the events stored in the same atomic change.
         Returns what `decide` returned, once it is durable."""
+
+    def publish(self, events: Sequence[TicketEvent]) -> None:
+        """Store events that come with no change of a ticket (a refused exchange), durably."""
 
     def all(self) -> list[Ticket]:
         """Every stored ticket."""
@@ -125,6 +134,13 @@ class RevocationStore(Protocol):
         """Whether the token `jti` was revoked (by any worker, on any node)."""
 
 
+class EventFilter(Protocol):
+    """Which events anyone has asked to be told of (the webhooks' endpoints): no one, no event stored."""
+
+    def wants(self, organization_id: str, event_type: EventType) -> bool:
+        """Whether an endpoint receives events of this type for this organization."""
+
+
 class TokenIssuer(Protocol):
     """Makes the access token a successful exchange hands out (the OAuth layer implements it)."""
 
@@ -133,3 +149,51 @@ class TokenIssuer(Protocol):
 
     def ticket_token_length(self, ticket: Ticket) -> int:
         """How many characters the access token of `ticket` would have (without signing one)."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One event owed to one webhook endpoint, and how many attempts were made so far."""
+
+    event: TicketEvent
+    endpoint_id: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an attempt came to. `next_at` (Unix seconds) is when to try again; None: no more tries."""
+
+    event_id: str
+    endpoint_id: str
+    attempts: int
+    # delivered, failed (to be retried), gave_up, gone (410: the endpoint is disabled), dropped (the endpoint
+    # is gone or disabled), deferred (not tried: an earlier message to the endpoint failed; due with its retry)
+    result: str
+    status: int | None
+    at: float
+    next_at: float | None = None
+
+
+class Outbox(Protocol):
+    """Events kept for the webhooks until every endpoint that wants them has them (or gave up)."""
+
+    def lead(self) -> bool:
+        """Whether this process may deliver now: one deliverer per event, across workers and nodes."""
+
+    def due(self, now: float, targets: Targets, limit: int, skip: AbstractSet[str] = frozenset()) -> list[Delivery]:
+        """Deliveries whose time has come (at most `limit`), the endpoints of each event chosen by `targets`
+        once, none for the endpoints in `skip` (busy with earlier ones); they are this deliverer's until
+        settled (or, on PostgreSQL, for a lease of a minute)."""
+
+    def settle(self, outcomes: Sequence[Outcome]) -> None:
+        """Record what attempts came to, durably; an event owed to no one any more is dropped."""
+
+    def forget_plan(self) -> None:
+        """Deliveries handed out but never settled (a round that failed) are due again."""
+
+    def backlog(self, targets: Targets) -> dict[str, dict]:
+        """Per endpoint id: {"pending": deliveries owed, "last": the last outcome or None}."""
+
+    def oldest(self) -> float | None:
+        """When the oldest event still owed to someone happened (Unix seconds), or None."""

@@ -3,85 +3,87 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from tickets.core import clock
+from tickets.core.commands import check_command_properties, check_token_fits, organization_for_create, window
 from tickets.core.domain import (
-    ExchangeRefused,
+    Caller,
+    EventType,
+    Exchange,
     ForeignOrganization,
     InvalidTicket,
     Policy,
-    Refusal,
     Ticket,
+    TicketEvent,
     TicketNotFound,
     TicketRevoked,
     TicketStatus,
     TicketType,
     VersionConflict,
 )
-from tickets.core.ports import StorageError, TicketIdTaken, TicketPage, TicketQuery, TicketStore, TokenIssuer
-from tickets.core.rules import (
-    AUTHORIZATION_PREFIX,
-    DEFAULT_ID_LENGTH,
-    MAX_AUTHORIZATION_LINE,
-    check_json_value,
-    check_length,
-    check_properties,
-    new_ticket_id,
-    new_user_id,
-    normalize_ticket_id,
-    validity_window,
+from tickets.core.exchange import Exchanger
+from tickets.core.ports import (
+    EventFilter,
+    StorageError,
+    TicketIdTaken,
+    TicketPage,
+    TicketQuery,
+    TicketStore,
+    TokenIssuer,
 )
+from tickets.core.rules import DEFAULT_ID_LENGTH, check_length, new_ticket_id, new_user_id, normalize_ticket_id
 
 VersionCheck = Callable[[int], bool]
 log = logging.getLogger(__name__)
+__all__ = ["Caller", "Exchange", "TicketService"]
 
 
-@dataclass(frozen=True)
-class Caller:
-    """Who is asking: an organization's client, a system client (organization None), or a ticket's own token."""
+class NoWebhooks:
+    """The EventFilter of an install with no webhook endpoint: no event is ever stored."""
 
-    client_id: str | None
-    organization_id: str | None
-    ticket_id: str | None = None
-
-
-@dataclass(frozen=True)
-class Exchange:
-    """A successful exchange: the ticket as used, and the token it yielded."""
-
-    ticket: Ticket
-    token: dict
-
-
-class _ChangedMeanwhile(Exception):
-    """The ticket changed between signing its token and using it: sign again."""
+    def wants(self, organization_id: str, event_type: EventType) -> bool:
+        return False
 
 
 class TicketService:
     """The management API and the exchange, as plain methods."""
 
     def __init__(
-        self, repository: TicketStore, policy: Policy, tokens: TokenIssuer, consumed_ttl: int, purge_interval: int = 60
+        self,
+        repository: TicketStore,
+        policy: Policy,
+        tokens: TokenIssuer,
+        consumed_ttl: int,
+        purge_interval: int = 60,
+        events: EventFilter | None = None,
     ):
         self.repository = repository
         self.policy = policy
         self.tokens = tokens
         self.consumed_ttl = consumed_ttl  # how long a used single-use ticket's token lives
         self.purge_interval = purge_interval
+        self.events = events or NoWebhooks()
+        self.exchanger = Exchanger(repository, policy, tokens, self.announce)
         self._last_purge = float("-inf")
+
+    def announce(self, event_type: EventType, ticket: Ticket, reason: str | None = None) -> list[TicketEvent]:
+        """The event to store with a change, if any webhook endpoint wants it."""
+        if not self.events.wants(ticket.organization_id, event_type):
+            return []
+        return [TicketEvent(f"msg_{uuid.uuid4().hex}", event_type, clock.utcnow(), ticket, reason)]
 
     def issue_ticket(self, caller: Caller, command: dict) -> Ticket:
         """Create a ticket from a validated create command."""
         ticket_type = TicketType(command["type"])
         properties = command["properties"]
-        organization_id = self._organization_for_create(caller, command.get("organizationId"))
-        self._check_properties(properties, ticket_type, check_length(command.get("length")))
+        organization_id = organization_for_create(caller.organization_id, command.get("organizationId"))
+        check_command_properties(properties, ticket_type, check_length(command.get("length")))
         now = clock.utcnow()
         ttl = command.get("ttl")
-        not_before, expires_at = self._window(ticket_type, properties, now, ttl)
+        not_before, expires_at = window(self.policy, ticket_type, properties, now, ttl)
         ticket = Ticket(
             id="",
             type=ticket_type,
@@ -94,7 +96,7 @@ class TicketService:
             ttl=ttl,
             disabled=now if command.get("disabled") else None,
         )
-        self._check_token_fits(ticket.replace(id="X" * (command.get("length") or DEFAULT_ID_LENGTH)))
+        check_token_fits(self.tokens, ticket.replace(id="X" * (command.get("length") or DEFAULT_ID_LENGTH)))
         self.purge_if_due()
         return self._insert_with_fresh_id(ticket, command.get("length"))
 
@@ -102,7 +104,7 @@ class TicketService:
         for _ in range(8):
             candidate = ticket.replace(id=new_ticket_id(length))
             try:
-                self.repository.add(candidate)
+                self.repository.add(candidate, self.announce(EventType.CREATED, candidate))
                 return candidate
             except TicketIdTaken:
                 continue
@@ -165,8 +167,8 @@ class TicketService:
         def apply(ticket: Ticket) -> Ticket:
             if ticket.revoked:
                 raise TicketRevoked(ticket.id)
-            self._check_properties(properties, ticket.type)
-            not_before, expires_at = self._window(ticket.type, properties, ticket.created_at, ticket.ttl)
+            check_command_properties(properties, ticket.type)
+            not_before, expires_at = window(self.policy, ticket.type, properties, ticket.created_at, ticket.ttl)
             updated = ticket.replace(
                 properties=properties,
                 organization_id=new_org or ticket.organization_id,
@@ -174,10 +176,10 @@ class TicketService:
                 expires_at=expires_at,
                 version=ticket.version + 1,
             )
-            self._check_token_fits(updated)
+            check_token_fits(self.tokens, updated)
             return updated
 
-        return self._change_visible(caller, ticket_id, apply, version_check)
+        return self._change_visible(caller, ticket_id, apply, EventType.UPDATED, version_check)
 
     def disable_ticket(self, caller: Caller, ticket_id: str) -> Ticket:
         """Disable; a repeat (or a revoked ticket, already unusable) changes nothing."""
@@ -188,7 +190,7 @@ class TicketService:
             now = clock.utcnow()
             return ticket.replace(disabled=now, last_disabled=now, version=ticket.version + 1)
 
-        return self._change_visible(caller, ticket_id, apply)
+        return self._change_visible(caller, ticket_id, apply, EventType.DISABLED)
 
     def enable_ticket(self, caller: Caller, ticket_id: str) -> Ticket:
         """Enable a disabled ticket; a revoked one stays revoked (TicketRevoked)."""
@@ -200,7 +202,7 @@ class TicketService:
                 return ticket
             return ticket.replace(disabled=None, version=ticket.version + 1)
 
-        return self._change_visible(caller, ticket_id, apply)
+        return self._change_visible(caller, ticket_id, apply, EventType.ENABLED)
 
     def revoke_ticket(self, caller: Caller, ticket_id: str) -> Ticket:
         """Revoke for good; a repeat changes nothing."""
@@ -210,59 +212,17 @@ class TicketService:
                 return ticket
             return ticket.replace(revoked=clock.utcnow(), version=ticket.version + 1)
 
-        return self._change_visible(caller, ticket_id, apply)
+        return self._change_visible(caller, ticket_id, apply, EventType.REVOKED)
 
     def delete_ticket(self, caller: Caller, ticket_id: str, version_check: VersionCheck | None = None) -> None:
         """Delete a ticket the caller may see."""
-        self._change_visible(caller, ticket_id, lambda ticket: None, version_check)
+        self._change_visible(caller, ticket_id, lambda ticket: None, EventType.DELETED, version_check)
 
     def exchange_ticket(self, ticket_id: str) -> Exchange:
-        """Use a ticket once and return it with its token; raises ExchangeRefused.
-
-        The token is signed first, outside the store's lock, then the use is one locked change that
-        checks the ticket is still the one signed for (same version, still usable): of concurrent
-        exchanges of a single-use ticket exactly one succeeds, whichever worker serves it, and a
-        token that cannot be made leaves the ticket unused.
-        """
-        canonical = normalize_ticket_id(ticket_id or "")
-        if canonical is None:
-            raise ExchangeRefused(Refusal.NOT_FOUND)
-        while True:
-            try:
-                return self._try_exchange(canonical)
-            except _ChangedMeanwhile:
-                continue
-
-    def _try_exchange(self, ticket_id: str) -> Exchange:
-        now = clock.utcnow()
-        try:
-            read = self._exchangeable(self.repository.get(ticket_id), now)
-        except TicketNotFound:
-            raise ExchangeRefused(Refusal.NOT_FOUND) from None
-        token = self.tokens.ticket_token(read)
-
-        def use(ticket: Ticket) -> Ticket:
-            self._exchangeable(ticket, now)
-            if ticket.version != read.version:  # properties or organization changed: the claims would be stale
-                raise _ChangedMeanwhile(ticket_id)
-            used = ticket.replace(use_count=ticket.use_count + 1, last_used_at=now)
-            return used.replace(consumed_at=now) if ticket.type.single_use else used
-
-        try:
-            used = self.repository.change(ticket_id, use)
-        except TicketNotFound:
-            raise ExchangeRefused(Refusal.NOT_FOUND) from None
+        """Use a ticket once and return it with its token; raises ExchangeRefused (see core.exchange)."""
+        exchange = self.exchanger.exchange(ticket_id)
         self.purge_if_due()
-        return Exchange(used, token)
-
-    def _exchangeable(self, ticket: Ticket, now: datetime) -> Ticket:
-        """The ticket, if it can be exchanged at `now`; else ExchangeRefused with the reason."""
-        if ticket.gone(now, self.policy.retention):
-            raise ExchangeRefused(Refusal.NOT_FOUND)
-        refusal = ticket.refusal(now)
-        if refusal:
-            raise ExchangeRefused(refusal, ticket.type)
-        return ticket
+        return exchange
 
     def ticket_token_active(self, ticket_id: str, issued_at: float) -> bool:
         """Whether a token issued from this ticket at `issued_at` (epoch seconds) still stands:
@@ -300,6 +260,7 @@ class TicketService:
         caller: Caller,
         ticket_id: str,
         apply: Callable[[Ticket], Ticket | None],
+        event_type: EventType,
         version_check: VersionCheck | None = None,
     ) -> Ticket | None:
         canonical = normalize_ticket_id(ticket_id)
@@ -313,7 +274,10 @@ class TicketService:
                 raise VersionConflict(ticket.id)
             return apply(ticket)
 
-        return self.repository.change(canonical, guarded)
+        def told(before: Ticket, after: Ticket | None) -> list[TicketEvent]:
+            return self.announce(event_type, after or before)
+
+        return self.repository.change(canonical, guarded, told)
 
     def _check_visible(self, caller: Caller, ticket: Ticket, now: datetime) -> None:
         if not self._visible(caller, ticket, now):
@@ -325,37 +289,3 @@ class TicketService:
         if caller.ticket_id is not None and caller.ticket_id != ticket.id:
             return False
         return caller.organization_id is None or caller.organization_id == ticket.organization_id
-
-    def _organization_for_create(self, caller: Caller, requested: str | None) -> str:
-        if caller.organization_id is None:
-            if not requested:
-                raise InvalidTicket({"organizationId": ["Required for a system client (one without an organization)."]})
-            return requested
-        if requested and requested != caller.organization_id:
-            raise ForeignOrganization(requested)
-        return caller.organization_id
-
-    def _window(self, ticket_type: TicketType, properties: dict, created_at: datetime, ttl: int | None):
-        try:
-            return validity_window(ticket_type, properties, created_at, ttl, self.policy)
-        except OverflowError:  # only with absurd settings: the dates themselves are bounded
-            raise InvalidTicket({"properties": {"scheduled_date": ["Too far in the future."]}}) from None
-
-    def _check_token_fits(self, ticket: Ticket) -> None:
-        """Properties that would make the ticket's token too long for an Authorization header are a 422."""
-        length = AUTHORIZATION_PREFIX + self.tokens.ticket_token_length(ticket)
-        if length > MAX_AUTHORIZATION_LINE:
-            raise InvalidTicket({"properties": {"_schema": [
-                f"Too large: the ticket's token would make an Authorization header of {length} bytes, over the "
-                f"{MAX_AUTHORIZATION_LINE} a server accepts; make the properties smaller."
-            ]}})
-
-    @staticmethod
-    def _check_properties(properties: dict, ticket_type: TicketType, errors: dict | None = None) -> None:
-        errors = dict(errors or {})
-        problem = check_json_value(properties)
-        field_errors = {"_schema": [problem]} if problem else check_properties(properties, ticket_type)
-        if field_errors:
-            errors["properties"] = field_errors
-        if errors:
-            raise InvalidTicket(errors)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from tickets.core.ports import (
     CorruptStore,
+    Outbox,
     RecordStore,
     RevocationStore,
     StorageError,
@@ -32,6 +33,8 @@ class Storage:
     keys: RecordStore
     throttle: ThrottleStore
     revoked: RevocationStore
+    webhooks: RecordStore  # the webhook endpoints
+    outbox: Outbox
     check: Callable[[], None]
     close: Callable[[], None]
 
@@ -52,6 +55,7 @@ def open_storage(
 def _open_tinydb(data_dir: str, throttle_limit: int, fold_bytes: int) -> Storage:
     from tickets.storage.counters import MappedThrottleStore
     from tickets.storage.files import check_writable, prepare_data_dir, unlink_quietly
+    from tickets.storage.outbox import LogOutbox
     from tickets.storage.records import JsonStore, TinyRecordRepository
     from tickets.storage.snapshot import read_header
     from tickets.storage.tickets import LogTicketStore
@@ -59,11 +63,12 @@ def _open_tinydb(data_dir: str, throttle_limit: int, fold_bytes: int) -> Storage
     prepare_data_dir(data_dir)
     check_writable(data_dir)
     read_header(os.path.join(data_dir, "tickets.json"))  # a newer format is refused before anything is made
-    records = {name: JsonStore(os.path.join(data_dir, f"{name}.json")) for name in ("clients", "keys")}
+    records = {name: JsonStore(os.path.join(data_dir, f"{name}.json")) for name in ("clients", "keys", "webhooks")}
     for store in records.values():
         store.check()
+    tickets = LogTicketStore(data_dir, fold_bytes)  # converts an older folder, which has no webhooks.json yet
+    for store in records.values():
         store.ensure_exists()
-    tickets = LogTicketStore(data_dir, fold_bytes)
     unlink_quietly(os.path.join(data_dir, "throttle.json"))  # the previous format's counters: they may reset
 
     def check() -> None:
@@ -77,12 +82,15 @@ def _open_tinydb(data_dir: str, throttle_limit: int, fold_bytes: int) -> Storage
         keys=TinyRecordRepository(records["keys"], "keys"),
         throttle=MappedThrottleStore(os.path.join(data_dir, "throttle.bin"), throttle_limit),
         revoked=tickets,  # revocations are records of the same log
+        webhooks=TinyRecordRepository(records["webhooks"], "endpoints"),
+        outbox=LogOutbox(tickets),  # so are the webhooks' events, with the changes they report
         check=check,
         close=tickets.close,
     )
 
 
 def _open_postgres(database_url: str) -> Storage:
+    from tickets.storage.pg_outbox import PgOutbox
     from tickets.storage.postgres import (
         PgRecordRepository,
         PgRevocationStore,
@@ -99,6 +107,8 @@ def _open_postgres(database_url: str) -> Storage:
         keys=PgRecordRepository(store, "signing_keys"),
         throttle=PgThrottleStore(store),
         revoked=PgRevocationStore(store),
+        webhooks=PgRecordRepository(store, "webhook_endpoints"),
+        outbox=PgOutbox(store),
         check=store.check,
         close=store.close,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from tickets.core.domain import Ticket, TicketType
+from tickets.core.domain import EventType, Ticket, TicketEvent, TicketType
 
 
 def ticket_to_record(ticket: Ticket) -> dict:
@@ -88,3 +88,25 @@ def format_iso(value: datetime | None) -> str | None:
 
 def parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
+
+
+def event_to_record(event: TicketEvent, with_ticket: bool = True) -> dict:
+    """A JSON-ready dict of an event, the ticket as it was then included (unless the record the event is
+    stored with holds that very ticket: see tickets.storage.outbox)."""
+    record = {"id": event.id, "type": event.type.value, "at": format_iso(event.at), "ticketId": event.ticket.id}
+    if with_ticket:
+        record["ticket"] = ticket_to_record(event.ticket)
+    if event.reason is not None:
+        record["reason"] = event.reason
+    return record
+
+
+def record_to_event(record: dict) -> TicketEvent:
+    """The event of a stored record; ValueError (and friends) if it is not one this service wrote."""
+    return TicketEvent(
+        id=record["id"],
+        type=EventType(record["type"]),
+        at=parse_time(record["at"]),
+        ticket=record_to_ticket(record["ticketId"], record["ticket"]),
+        reason=record.get("reason"),
+    )

@@ -33,7 +33,10 @@ def prepare_data_dir(path: str) -> None:
         os.makedirs(path, mode=DIR_MODE, exist_ok=True)
         _own_and_tighten(path, DIR_MODE, directory=True)
         for name in os.listdir(path):
-            _own_and_tighten(os.path.join(path, name), FILE_MODE, directory=False)
+            try:
+                _own_and_tighten(os.path.join(path, name), FILE_MODE, directory=False)
+            except FileNotFoundError:  # another process's temporary file, renamed or removed meanwhile
+                continue
     except OSError as error:
         raise StorageError(f"cannot use {path} as the data folder: {error.strerror}") from error
 

@@ -17,6 +17,7 @@ from sortedcontainers import SortedList
 from tickets.core.domain import Ticket, TicketStatus
 from tickets.core.ports import TicketPage, TicketQuery
 from tickets.storage.codec import parse_time, record_to_ticket
+from tickets.storage.outbox import OutboxState
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,14 +65,15 @@ class Entry:
 
 
 class TicketIndex:
-    """Records by id, entries by id, and (created, id) in order per organization; and the revoked tokens
-    (jti: when the token expires), which live in the same log."""
+    """Records by id, entries by id, and (created, id) in order per organization; and what else lives in
+    the same log: the revoked tokens (jti: when the token expires) and the webhooks' outbox."""
 
     def __init__(self):
         self.records: dict[str, bytes] = {}
         self.entries: dict[str, Entry] = {}
         self.by_organization: dict[str, SortedList] = {}
         self.revoked: dict[str, float] = {}
+        self.outbox = OutboxState()
 
     def put(self, ticket_id: str, raw: bytes, record: dict) -> None:
         """Insert or replace one ticket (`record` is `raw` parsed)."""

@@ -88,6 +88,8 @@ def load(tickets_log: Log, snapshot_path: str) -> tuple[TicketIndex, int, tuple[
         loaded = snapshot.read_snapshot(snapshot_path, data)
         index = TicketIndex()
         index.revoked.update(loaded.revoked)
+        index.outbox.last.update(loaded.webhooks)
+        index.outbox.load_rows(loaded.outbox, snapshot_path)
         for ticket_id, raw in loaded.records:
             put(index, snapshot_path, ticket_id, raw, decode(snapshot_path, ticket_id, raw))
         at = position(loaded.generation, len(FILE_MAGIC))
@@ -109,6 +111,7 @@ def apply(index: TicketIndex, record: dict, path: str) -> None:
         if type(expires) not in (int, float):
             raise CorruptStore(f"{path} holds a revoked token without an expiry; it was left untouched")
         index.revoked[jti] = expires
+    index.outbox.apply(record, path)
     for ticket_id, fields in changes.items():
         if fields is None:
             index.remove(ticket_id)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from importlib import resources
@@ -12,9 +13,17 @@ from importlib import resources
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from tickets.core.domain import Ticket, TicketNotFound
-from tickets.core.ports import CorruptStore, StorageError, TicketIdTaken, TicketPage, TicketQuery
-from tickets.storage.codec import check_record, record_to_ticket, ticket_to_record
+from tickets.core.domain import Ticket, TicketEvent, TicketNotFound
+from tickets.core.ports import (
+    Announcement,
+    CorruptStore,
+    Decision,
+    StorageError,
+    TicketIdTaken,
+    TicketPage,
+    TicketQuery,
+)
+from tickets.storage.codec import check_record, event_to_record, record_to_ticket, ticket_to_record
 
 MIGRATION_LOCK = 0x7469636B  # advisory lock key: one node at a time applies migrations
 POOL_SIZE = 4
@@ -111,18 +120,21 @@ class PgTicketRepository:
             raise TicketNotFound(ticket_id)
         return _ticket(ticket_id, row[0])
 
-    def add(self, ticket: Ticket) -> None:
-        with self.store.connection() as conn:
+    def add(self, ticket: Ticket, events: Sequence[TicketEvent] = ()) -> None:
+        with self.store.transaction() if events else self.store.connection() as conn:
             inserted = conn.execute(
                 f"INSERT INTO tickets (id, record, {COLUMNS}) VALUES (%s, %s, {PLACEHOLDERS}) "
                 "ON CONFLICT (id) DO NOTHING",
                 (ticket.id, dump_record(ticket_to_record(ticket)), *columns(ticket)),
             ).rowcount
+            if inserted:
+                _insert_events(conn, events)
         if not inserted:
             raise TicketIdTaken(ticket.id)
 
-    def change(self, ticket_id: str, decide: Callable[[Ticket], Ticket | None]) -> Ticket | None:
-        """Read, decide, then write only if nobody changed the row meanwhile; else decide again."""
+    def change(self, ticket_id: str, decide: Decision, announce: Announcement | None = None) -> Ticket | None:
+        """Read, decide, then write only if nobody changed the row meanwhile (else decide again); the events
+        of the change go in the same transaction."""
         with self.store.connection() as conn:
             while True:
                 row = conn.execute("SELECT record FROM tickets WHERE id = %s", (ticket_id,)).fetchone()
@@ -132,15 +144,16 @@ class PgTicketRepository:
                 updated = decide(current)
                 if updated is current:
                     return updated
-                if updated is None:
-                    written = conn.execute("DELETE FROM tickets WHERE id = %s AND record = %s", (ticket_id, row[0]))
-                else:
-                    written = conn.execute(
-                        f"UPDATE tickets SET record = %s, ({COLUMNS}) = ({PLACEHOLDERS}) WHERE id = %s AND record = %s",
-                        (dump_record(ticket_to_record(updated)), *columns(updated), ticket_id, row[0]),
-                    )
-                if written.rowcount:
-                    return updated
+                events = announce(current, updated) if announce else ()
+                with conn.transaction() if events else contextlib.nullcontext():
+                    if _write(conn, ticket_id, row[0], updated):
+                        _insert_events(conn, events)
+                        return updated
+
+    def publish(self, events: Sequence[TicketEvent]) -> None:
+        if events:
+            with self.store.transaction() as conn:
+                _insert_events(conn, events)
 
     def all(self) -> list[Ticket]:
         with self.store.connection() as conn:
@@ -165,6 +178,24 @@ class PgTicketRepository:
     def count(self) -> int:
         with self.store.connection() as conn:
             return conn.execute("SELECT count(*) FROM tickets").fetchone()[0]
+
+
+def _write(conn, ticket_id: str, read: str, updated: Ticket | None) -> bool:
+    """UPDATE or DELETE the row only if it still holds the record `read` (compare and set)."""
+    if updated is None:
+        return bool(conn.execute("DELETE FROM tickets WHERE id = %s AND record = %s", (ticket_id, read)).rowcount)
+    return bool(conn.execute(
+        f"UPDATE tickets SET record = %s, ({COLUMNS}) = ({PLACEHOLDERS}) WHERE id = %s AND record = %s",
+        (dump_record(ticket_to_record(updated)), *columns(updated), ticket_id, read),
+    ).rowcount)
+
+
+def _insert_events(conn, events: Sequence[TicketEvent]) -> None:
+    for event in events:
+        conn.execute(
+            "INSERT INTO webhook_events (id, record, happened_at) VALUES (%s, %s, %s)",
+            (event.id, dump_record(event_to_record(event)), event.at),
+        )
 
 
 def _ticket(ticket_id: str, text: str) -> Ticket:
@@ -224,7 +255,7 @@ class PgRecordRepository:
     """Plain records (OAuth clients, signing keys) keyed by id in one table."""
 
     def __init__(self, store: PgStore, table: str):
-        assert table in ("oauth_clients", "signing_keys")
+        assert table in ("oauth_clients", "signing_keys", "webhook_endpoints")
         self.store = store
         self.table = table
         self.lock_key = zlib.crc32(table.encode())

@@ -3,8 +3,11 @@
 One ticket per line, so a worker loads it record by record (never the whole tree at once), and the
 fold writes it from the records' bytes without encoding them again:
 
-    {"<FORMAT_KEY>":{"version":2},"_meta":{"log":{"generation":7}},"tickets":{
+    {"<FORMAT_KEY>":{"version":2},"_meta":{"log":{"generation":7},"revoked":{...},"webhooks":{...}},"tickets":{
     "K7QW4MZP2":{"type":"MULTI_USE_TICKET",...},
+    ...
+    },"_outbox":{
+    "msg_...":{"event":{...},"deliveries":{...}},
     ...
     }}
 
@@ -29,28 +32,46 @@ HEADER_LIMIT = 64 * 1024
 TICKET_LINE = re.compile(rb'^"([A-Z0-9]{1,64})":(\{.*\}),?$')
 
 
-class Snapshot:  # noqa: B903  (a plain holder; records is a one-pass iterator)
-    """What a snapshot file holds: the log generation it runs up to, each ticket's record bytes, and the
-    revoked tokens (jti: when they expire)."""
+OUTBOX_LINE = b'},"_outbox":{'
+OUTBOX_ROW = re.compile(rb'^"(msg_[0-9a-f]{32})":(\{.*\}),?$')
 
-    def __init__(self, generation: int, records: Iterable[tuple[str, bytes]], revoked: dict[str, float]):
+
+class Snapshot:
+    """What a snapshot file holds: the log generation it runs up to, each ticket's record bytes, the revoked
+    tokens (jti: when they expire), the webhooks' last outcomes and their outbox (event id: row)."""
+
+    def __init__(self, generation: int, records: Iterable[tuple[str, bytes]], meta: dict, outbox: dict):
         self.generation = generation
         self.records = records
-        self.revoked = revoked
+        self.revoked = meta.get("revoked", {})
+        self.webhooks = meta.get("webhooks", {})
+        self.outbox = outbox
 
 
-def header(generation: int, revoked: dict[str, float]) -> bytes:
-    meta = {FORMAT_KEY: {"version": FORMAT}, "_meta": {"log": {"generation": generation}, "revoked": revoked}}
-    return json.dumps(meta, separators=(",", ":")).encode()[:-1] + b',"tickets":{\n'
+def header(generation: int, revoked: dict[str, float], webhooks: dict) -> bytes:
+    meta = {"log": {"generation": generation}, "revoked": revoked, "webhooks": webhooks}
+    return json.dumps({FORMAT_KEY: {"version": FORMAT}, "_meta": meta}, separators=(",", ":")).encode()[:-1] + (
+        b',"tickets":{\n'
+    )
 
 
 def write_snapshot(
-    path: str, generation: int, records: dict[str, bytes], revoked: dict[str, float] | None = None, before_rename=None
+    path: str,
+    generation: int,
+    records: dict[str, bytes],
+    revoked: dict[str, float] | None = None,
+    webhooks: dict | None = None,
+    outbox: dict | None = None,
+    before_rename=None,
 ) -> None:
     """Replace the snapshot atomically (temp file, fsync, rename, fsync of the folder); `before_rename(fd)`
     is called with the complete new file just before it takes the name."""
     lines = b",\n".join(b'"%s":%s' % (ticket_id.encode(), raw) for ticket_id, raw in records.items())
-    payload = header(generation, revoked or {}) + lines + (b"\n" if lines else b"") + b"}}\n"
+    rows = b",\n".join(b'"%s":%s' % (key.encode(), _compact(row)) for key, row in (outbox or {}).items())
+    payload = (
+        header(generation, revoked or {}, webhooks or {}) + lines + (b"\n" if lines else b"")
+        + OUTBOX_LINE + b"\n" + rows + (b"\n" if rows else b"") + b"}}\n"
+    )
     try:
         os.close(write_file_atomically(path, payload, before_rename=before_rename))
     except OSError as error:
@@ -96,16 +117,22 @@ def read_snapshot(path: str, data: bytes) -> Snapshot:
     lines = data.split(b"\n")
     if lines[0].startswith(b"{") and lines[0].endswith(b'"tickets":{') and lines[-2:] == [b"}}", b""]:
         body = lines[1:-2]
-        matches = [TICKET_LINE.match(line) for line in body]
-        if all(matches):
+        split_at = body.index(OUTBOX_LINE) if OUTBOX_LINE in body else len(body)
+        matches = [TICKET_LINE.match(line) for line in body[:split_at]]
+        rows = [OUTBOX_ROW.match(line) for line in body[split_at + 1 :]]
+        if all(matches) and all(rows):
             meta = json.loads(lines[0][: -len(b',"tickets":{')] + b"}")
             records = ((m.group(1).decode(), m.group(2)) for m in matches)
-            return Snapshot(_generation(path, meta), records, _revoked(path, meta))
+            outbox = {m.group(1).decode(): json.loads(m.group(2)) for m in rows}
+            return Snapshot(_generation(path, meta), records, _meta(path, meta), outbox)
     whole = _json(path, data)
     tickets = whole.get("tickets") if isinstance(whole, dict) else None
     if not isinstance(tickets, dict):
         raise CorruptStore(f"{path} is not a valid data file (no table of tickets); it was left untouched")
-    return Snapshot(_generation(path, whole), _encoded(tickets.items()), _revoked(path, whole))
+    outbox = whole.get("_outbox", {})
+    if not isinstance(outbox, dict):
+        raise CorruptStore(f"{path} is not a valid data file (table '_outbox'); it was left untouched")
+    return Snapshot(_generation(path, whole), _encoded(tickets.items()), _meta(path, whole), outbox)
 
 
 def _encoded(items) -> Iterator[tuple[str, bytes]]:
@@ -113,14 +140,21 @@ def _encoded(items) -> Iterator[tuple[str, bytes]]:
         yield ticket_id, json.dumps(record, separators=(",", ":"), allow_nan=False).encode()
 
 
-def _revoked(path: str, meta) -> dict[str, float]:
-    """The revoked tokens the snapshot lists (none in a snapshot written before revocation existed)."""
-    revoked = meta.get("_meta", {}).get("revoked", {})
+def _meta(path: str, meta) -> dict:
+    """The revoked tokens and the webhooks' last outcomes the snapshot lists (none in an older snapshot)."""
+    found = meta.get("_meta", {})
+    revoked, webhooks = found.get("revoked", {}), found.get("webhooks", {})
     if not isinstance(revoked, dict) or not all(
         isinstance(jti, str) and type(expires) in (int, float) for jti, expires in revoked.items()
     ):
         raise CorruptStore(f"{path} lists revoked tokens it cannot read; it was left untouched")
-    return dict(revoked)
+    if not isinstance(webhooks, dict):
+        raise CorruptStore(f"{path} lists webhook outcomes it cannot read; it was left untouched")
+    return {"revoked": dict(revoked), "webhooks": dict(webhooks)}
+
+
+def _compact(value) -> bytes:
+    return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
 
 
 def _generation(path: str, meta) -> int:

@@ -13,15 +13,25 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Sequence
 from contextlib import contextmanager
 from datetime import datetime
 
 from tickets.core import clock
-from tickets.core.domain import Ticket, TicketNotFound
-from tickets.core.ports import StorageError, TicketIdTaken, TicketPage, TicketQuery
+from tickets.core.domain import Ticket, TicketEvent, TicketNotFound
+from tickets.core.ports import (
+    Announcement,
+    Decision,
+    Delivery,
+    Outcome,
+    StorageError,
+    Targets,
+    TicketIdTaken,
+    TicketPage,
+    TicketQuery,
+)
 from tickets.storage import opening, snapshot
-from tickets.storage.codec import ticket_to_record
+from tickets.storage.codec import event_to_record, parse_time, ticket_to_record
 from tickets.storage.files import identity, unlink_quietly
 from tickets.storage.index import TicketIndex
 from tickets.storage.locks import FileLock
@@ -61,24 +71,28 @@ class LogTicketStore:
             raise TicketNotFound(ticket_id)
         return ticket
 
-    def add(self, ticket: Ticket) -> None:
+    def add(self, ticket: Ticket, events: Sequence[TicketEvent] = ()) -> None:
         with self._writing():
             if ticket.id in self._index.records:
                 raise TicketIdTaken(ticket.id)
-            self._commit({ticket.id: ticket_to_record(ticket)})
+            self._commit({ticket.id: ticket}, events)
 
-    def change(self, ticket_id: str, decide: Callable[[Ticket], Ticket | None]) -> Ticket | None:
+    def change(self, ticket_id: str, decide: Decision, announce: Announcement | None = None) -> Ticket | None:
         """Apply `decide` to the current ticket under the lock (see TicketStore.change)."""
         with self._writing():
             current = self._index.ticket(ticket_id)
             if current is None:
                 raise TicketNotFound(ticket_id)
             updated = decide(current)
-            if updated is None:
-                self._commit({ticket_id: None})
-            elif updated is not current:
-                self._commit({ticket_id: ticket_to_record(updated)})
+            if updated is not current:
+                events = announce(current, updated) if announce else ()
+                self._commit({ticket_id: updated}, events)
             return updated
+
+    def publish(self, events: Sequence[TicketEvent]) -> None:
+        if events:
+            with self._writing():
+                self._commit({}, events)
 
     def all(self) -> list[Ticket]:
         with self._reading():
@@ -111,6 +125,46 @@ class LogTicketStore:
         with self._reading():
             return jti in self._index.revoked
 
+    # --- the webhooks' outbox, in the same log (tickets.storage.outbox) --------------------------------
+
+    def outbox_due(self, now: float, targets: Targets, limit: int, skip=frozenset()) -> list[Delivery]:
+        with self._reading():
+            return self._index.outbox.due(now, targets, limit, skip)
+
+    def outbox_settle(self, outcomes: Sequence[Outcome]) -> None:
+        states, last = {}, {}
+        for outcome in outcomes:
+            state = {"n": outcome.attempts, "status": outcome.status, "at": outcome.at}
+            state.update({"next": outcome.next_at} if outcome.next_at else {"done": outcome.result})
+            states.setdefault(outcome.event_id, {})[outcome.endpoint_id] = state
+            if outcome.result != "deferred":
+                last[outcome.endpoint_id] = {"result": outcome.result, "status": outcome.status, "at": outcome.at}
+        with self._reading():  # most of the catching up, before the lock: the deliverer may run at a low priority
+            pass
+        with self._writing(may_fold=False):  # folding is left to the workers
+            outbox = self._index.outbox
+            outbox.apply({"w": states}, "")  # first: what it finishes is dropped by this same record
+            finished = outbox.take_finished()
+            if not (states or finished):
+                return
+            record = {"w": states, "c": finished, "l": last}
+            self._position = self.log.append(json.dumps(record, separators=(",", ":")).encode(), self._position)
+            outbox.apply({"c": finished, "l": last}, "")
+
+    def outbox_forget_plan(self) -> None:
+        with self._writing():
+            self._index.outbox.forget_plan()
+
+    def outbox_backlog(self, targets: Targets) -> dict[str, dict]:
+        with self._reading():
+            return self._index.outbox.backlog(targets)
+
+    def outbox_oldest(self) -> float | None:
+        with self._reading():
+            events = self._index.outbox.events
+            first = next(iter(events.values()), None)
+            return parse_time(first["at"]).timestamp() if first else None
+
     def check(self) -> None:
         """Raise StorageError unless the snapshot and the log can be read as the service wrote them."""
         with self._reading():
@@ -140,8 +194,9 @@ class LogTicketStore:
                 now = clock.timestamp()  # a revoked token that has expired needs no remembering
                 self._index.revoked = {jti: at for jti, at in self._index.revoked.items() if at > now}
                 revoked = dict(self._index.revoked)
+                webhooks, outbox = dict(self._index.outbox.last), self._index.outbox.snapshot_rows()
             snapshot.write_snapshot(
-                self.snapshot_path, generation + 1, records, revoked, before_rename=self._announce
+                self.snapshot_path, generation + 1, records, revoked, webhooks, outbox, before_rename=self._announce
             )
             self._snapshot_seen = identity(os.stat(self.snapshot_path))
             self.log.state.install_snapshot(self._snapshot_seen)
@@ -187,7 +242,7 @@ class LogTicketStore:
         self.log.await_durable(seen, epoch)  # a write of this worker's other threads may not be synced yet
 
     @contextmanager
-    def _writing(self):
+    def _writing(self, may_fold: bool = True):
         """Hold the lock, read every record appended so far, and answer once all of it is durable:
         a refusal too, for it was decided on that state."""
         refused = None
@@ -202,19 +257,25 @@ class LogTicketStore:
         self.log.await_durable(seen, epoch)
         if refused is not None:
             raise refused
-        if split(seen)[1] > self._fold_at:
+        if may_fold and split(seen)[1] > self._fold_at:
             self._want_fold()
 
-    def _commit(self, changes: dict[str, dict | None]) -> None:
-        """Append one record of changes (the caller holds the lock and is current), then apply it."""
-        raws = {ticket_id: None if record is None else opening.encode(record) for ticket_id, record in changes.items()}
+    def _commit(self, changes: dict[str, Ticket | None], events: Sequence[TicketEvent] = ()) -> None:
+        """Append one record of changes and the events they come with (the caller holds the lock and is
+        current), then apply it. An event about a ticket this record stores leaves the ticket out."""
+        records = {ticket_id: ticket and ticket_to_record(ticket) for ticket_id, ticket in changes.items()}
+        raws = {ticket_id: None if record is None else opening.encode(record) for ticket_id, record in records.items()}
         body = b",".join(b'"%s":%s' % (ticket_id.encode(), raw or b"null") for ticket_id, raw in raws.items())
-        self._position = self.log.append(b'{"t":{%s}}' % body, self._position)
+        told = [event_to_record(event, changes.get(event.ticket.id) is not event.ticket) for event in events]
+        tail = b',"e":%s' % opening.encode(told) if told else b""
+        self._position = self.log.append(b'{"t":{%s}%s}' % (body, tail), self._position)
         for ticket_id, raw in raws.items():
             if raw is None:
                 self._index.remove(ticket_id)
             else:
-                self._index.put(ticket_id, raw, changes[ticket_id])
+                self._index.put(ticket_id, raw, records[ticket_id])
+        if told:
+            self._index.outbox.apply({"t": records, "e": told}, self.log.path(split(self._position)[0]))
 
     def _catch_up(self, to_end: bool) -> None:
         """Apply the records after our position: the durable ones, or (holding the lock) all of them.

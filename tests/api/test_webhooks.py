@@ -1,0 +1,274 @@
+"""Webhooks (SPEC section 10), in-process: what is sent, signed, filtered, retried, disabled and rotated.
+
+A real receiver on 127.0.0.1 (tests/webhook_receiver.py); every message is verified with the standardwebhooks
+package. The deliverer runs in the test (drain()), as it does in gunicorn's deliverer process.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import re
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from standardwebhooks.webhooks import WebhookVerificationError
+from werkzeug.serving import make_server
+
+from tests.conftest import bearer, exchange, fetch_token, make_client
+from tests.webhook_receiver import Receiver
+from tickets.context import current_services
+from tickets.webhooks import deliverer as deliverer_module
+
+TICKET = "/security/ticket"
+
+
+@pytest.fixture
+def receiver():
+    started = Receiver().start()
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def hooks(app):
+    """add(url, org=None, events=None) registers an endpoint as the CLI would; drain() delivers what is due."""
+
+    class Hooks:
+        @staticmethod
+        def add(url, org=None, events=None):
+            with app.app_context():
+                return current_services().webhooks.add(url, org, events)
+
+        @staticmethod
+        def drain():
+            with app.app_context():
+                current_services().deliverer.drain()
+
+    return Hooks()
+
+
+def types(messages) -> list[str]:
+    return [json.loads(message.body)["type"] for message in messages]
+
+
+def test_every_event_type_arrives_signed_with_the_ticket(test_client, auth, create_ticket, hooks, receiver):
+    """created, updated, disabled, enabled, revoked, deleted, exchanged (useCount 1) and exchange_refused
+    (with the reason): each verified by the standardwebhooks package, with the ticket as GET shows it."""
+    endpoint = hooks.add(receiver.url())
+    ticket = create_ticket(properties={"customer_id": "c-1"})
+    url = f"{TICKET}/{ticket['id']}"
+    test_client.put(url, json={"properties": {"customer_id": "c-1", "n": 2}}, headers=auth)
+    token = exchange(test_client, ticket["id"]).json["access_token"]
+    test_client.post(f"{url}/disable", headers=auth)
+    assert exchange(test_client, ticket["id"]).json["error_description"] == "DISABLED"
+    test_client.post(f"{url}/enable", headers=auth)
+    test_client.post(f"{url}/revoke", headers=auth)
+    other = create_ticket()
+    test_client.delete(f"{TICKET}/{other['id']}", headers=auth)
+    hooks.drain()
+    messages = receiver.wait_for(10)
+    bodies = [message.verified(endpoint["secret"]) for message in messages]
+    by_type = {body["type"]: body for body in bodies}
+    assert sorted(by_type) == sorted([
+        "ticket.created", "ticket.updated", "ticket.exchanged", "ticket.disabled", "ticket.exchange_refused",
+        "ticket.enabled", "ticket.revoked", "ticket.deleted",
+    ])
+    assert sum(1 for body in bodies if body["type"] == "ticket.created") == 2
+    assert by_type["ticket.exchanged"]["data"]["ticket"]["useCount"] == 1
+    assert by_type["ticket.exchange_refused"]["data"]["reason"] == "DISABLED"
+    assert by_type["ticket.updated"]["data"]["ticket"]["properties"] == {"customer_id": "c-1", "n": 2}
+    assert by_type["ticket.deleted"]["data"]["ticket"]["id"] == other["id"]
+    assert set(by_type["ticket.created"]["data"]["ticket"]) >= {"id", "type", "organizationId", "version", "expired"}
+    assert all(body["timestamp"].endswith("Z") for body in bodies)
+    ids = [message.headers["webhook-id"] for message in messages]
+    assert len(set(ids)) == len(ids) and all(i.startswith("msg_") for i in ids)
+    everything = b"".join(message.body for message in messages).decode()
+    assert token not in everything and token.rsplit(".", 1)[1] not in everything
+    with pytest.raises(WebhookVerificationError):
+        messages[0].verified("whsec_" + "A" * 43 + "=")
+
+
+def test_filters_by_organization_and_by_event_type(app, test_client, auth, create_ticket, hooks, receiver):
+    """An endpoint hears only its organization's events, only the types it asked for; no endpoint, no event."""
+    hooks.add(receiver.url("/org-a"), org="org-a")
+    hooks.add(receiver.url("/org-b"), org="org-b")
+    hooks.add(receiver.url("/revokes"), events=["ticket.revoked"])
+    ticket = create_ticket()
+    test_client.post(f"{TICKET}/{ticket['id']}/revoke", headers=auth)
+    system = bearer(fetch_token(test_client, make_client(app, name="system", org=None)))
+    test_client.post(TICKET, json={"type": "MULTI_USE_TICKET", "properties": {}, "organizationId": "org-c"},
+                     headers=system)
+    hooks.drain()
+    assert types(receiver.wait_for(2, "/org-a")) == ["ticket.created", "ticket.revoked"]
+    assert types(receiver.wait_for(1, "/revokes")) == ["ticket.revoked"]
+    assert receiver.received("/org-b") == []
+
+
+def test_a_repeat_that_changes_nothing_and_an_unknown_ticket_send_nothing(test_client, auth, create_ticket, hooks,
+                                                                          receiver):
+    hooks.add(receiver.url())
+    ticket = create_ticket()
+    for _ in range(3):
+        test_client.post(f"{TICKET}/{ticket['id']}/disable", headers=auth)
+        test_client.post(f"{TICKET}/{ticket['id']}/revoke", headers=auth)
+    exchange(test_client, "ABCDEFGHJ")  # NOT_FOUND belongs to no organization
+    hooks.drain()
+    assert types(receiver.wait_for(3)) == ["ticket.created", "ticket.disabled", "ticket.revoked"]
+
+
+def test_failures_are_retried_with_the_same_id_and_a_fresh_signature(test_client, create_ticket, hooks, receiver,
+                                                                      monkeypatch):
+    """500 twice, then 200: three attempts of one message, the same webhook-id and body each time."""
+    monkeypatch.setattr(deliverer_module, "RETRIES", (0,) * 9)  # no waiting between attempts here
+    endpoint = hooks.add(receiver.url("/fail/2"))
+    create_ticket()
+    for _ in range(5):
+        hooks.drain()
+    attempts = receiver.wait_for(3, "/fail/2")
+    assert len(attempts) == 3
+    assert len({message.headers["webhook-id"] for message in attempts}) == 1
+    assert len({message.body for message in attempts}) == 1
+    assert attempts[-1].verified(endpoint["secret"])["type"] == "ticket.created"
+    hooks.drain()
+    assert len(receiver.received("/fail/2")) == 3  # delivered: never again
+
+
+def test_a_receiver_that_keeps_failing_is_given_up_after_ten_attempts(app, create_ticket, hooks, receiver,
+                                                                       monkeypatch):
+    monkeypatch.setattr(deliverer_module, "RETRIES", (0,) * 9)
+    hooks.add(receiver.url("/fail/99"))
+    create_ticket()
+    for _ in range(15):
+        hooks.drain()
+    assert len(receiver.received("/fail/99")) == 10
+    with app.app_context():
+        services = current_services()
+        backlog = services.storage.outbox.backlog(services.webhooks.targets)
+    (state,) = backlog.values()
+    assert state["pending"] == 0 and state["last"]["result"] == "gave_up" and state["last"]["status"] == 500
+
+
+def test_410_gone_disables_the_endpoint(app, test_client, create_ticket, hooks, receiver):
+    gone = hooks.add(receiver.url("/gone"))
+    hooks.add(receiver.url("/ok"))
+    create_ticket()
+    hooks.drain()
+    create_ticket()
+    hooks.drain()
+    assert len(receiver.received("/gone")) == 1
+    assert types(receiver.wait_for(2, "/ok")) == ["ticket.created", "ticket.created"]
+    listed = {entry["id"]: entry for entry in json.loads(
+        app.test_cli_runner().invoke(args=["webhooks", "list"]).output)}
+    assert listed[gone["id"]]["disabled"]["reason"] == "410 Gone"
+    assert listed[gone["id"]]["last"]["result"] == "gone"
+
+
+def test_rotation_signs_with_both_secrets_during_the_overlap(app, create_ticket, hooks, receiver):
+    endpoint = hooks.add(receiver.url())
+    rotated = json.loads(app.test_cli_runner().invoke(args=["webhooks", "rotate-secret", endpoint["id"]]).output)
+    assert rotated["secret"] != endpoint["secret"] and rotated["secret"].startswith("whsec_")
+    create_ticket()
+    hooks.drain()
+    (message,) = receiver.wait_for(1)
+    assert len(message.headers["webhook-signature"].split(" ")) == 2
+    assert message.verified(endpoint["secret"]) == message.verified(rotated["secret"])
+
+
+def test_a_slow_receiver_does_not_hold_up_another(create_ticket, hooks, receiver):
+    """The slow endpoint sleeps 2 s per message; the prompt one has all its messages long before."""
+    hooks.add(receiver.url("/slow/2"))
+    hooks.add(receiver.url("/ok"))
+    for _ in range(3):
+        create_ticket()
+    started = deliverer_module.clock.monotonic()
+    hooks.drain()
+    prompt = receiver.wait_for(3, "/ok", seconds=5)
+    assert len(prompt) == 3 and max(message.at for message in prompt) - started < 1.5
+    slow = receiver.wait_for(3, "/slow/2")  # one by one, 2 s each: the prompt endpoint did not wait for them
+    assert len(slow) == 3 and max(message.at for message in slow) - started > 3.5
+
+
+def test_a_change_that_failed_has_no_event(test_client, auth, create_ticket, data_dir, hooks, receiver,
+                                           monkeypatch):
+    """The event is part of the change: a create whose sync fails (503) leaves no ticket and no message."""
+    hooks.add(receiver.url())
+
+    def broken(fd):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, "fdatasync", broken)
+    monkeypatch.setattr(os, "fsync", broken)
+    refused = test_client.post(TICKET, json={"type": "MULTI_USE_TICKET", "properties": {}}, headers=auth)
+    assert refused.status_code == 503
+    monkeypatch.undo()
+    create_ticket()
+    hooks.drain()
+    assert types(receiver.wait_for(1)) == ["ticket.created"]
+
+
+def test_the_cli_adds_lists_tests_and_deletes(app, hooks, receiver, create_ticket):
+    """add prints the secret once; list never does, and shows the last outcome and what is owed; test sends
+    webhook.test now; bad URLs and event types are refused."""
+    runner = app.test_cli_runner()
+    added = json.loads(runner.invoke(args=["webhooks", "add", "--url", receiver.url(), "--org", "org-a",
+                                           "--events", "ticket.created,ticket.exchanged"]).output)
+    assert set(added) == {"id", "url", "organizationId", "events", "secret", "disabled"}
+    assert added["events"] == ["ticket.created", "ticket.exchanged"] and added["organizationId"] == "org-a"
+    create_ticket()
+    listed = json.loads(runner.invoke(args=["webhooks", "list"]).output)
+    assert listed[0]["pending"] == 1 and "secret" not in json.dumps(listed)  # owed, never tried yet
+    hooks.drain()
+    receiver.wait_for(1)
+    (entry,) = json.loads(runner.invoke(args=["webhooks", "list"]).output)
+    assert entry["pending"] == 0 and entry["last"]["result"] == "delivered" and entry["last"]["status"] == 200
+    tested = runner.invoke(args=["webhooks", "test", added["id"]])
+    assert tested.exit_code == 0 and json.loads(tested.output)["status"] == 200
+    test_message = receiver.received()[-1]
+    assert test_message.verified(added["secret"])["type"] == "webhook.test"
+    for bad in (["--url", "ftp://x/"], ["--url", "not a url"], ["--url", receiver.url(), "--events", "nope"],
+                ["--url", receiver.url(), "--org", ""]):
+        refused = runner.invoke(args=["webhooks", "add", *bad])
+        assert refused.exit_code == 2, bad
+    assert json.loads(runner.invoke(args=["webhooks", "delete", added["id"]]).output) == {"deleted": added["id"]}
+    assert json.loads(runner.invoke(args=["webhooks", "list"]).output) == []
+    assert runner.invoke(args=["webhooks", "test", added["id"]]).exit_code == 1
+
+
+def readme_receiver() -> str:
+    """The receiver the README shows, as written there."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.DOTALL)
+    (code,) = [block for block in blocks if "WebhookVerificationError" in block]
+    return code
+
+
+def test_the_readme_receiver_verifies_our_messages(app, create_ticket, hooks, test_client, capfd, monkeypatch):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    endpoint = hooks.add(f"http://127.0.0.1:{port}/hooks/tickets")
+    monkeypatch.setenv("WEBHOOK_SECRET", endpoint["secret"])
+    namespace: dict = {"__name__": "readme_receiver"}  # a module of its own, as the file would be
+    exec(compile(readme_receiver(), "README.md", "exec"), namespace)  # noqa: S102  (our own README's code)
+    server = make_server("127.0.0.1", port, namespace["app"], threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        ticket = create_ticket()
+        assert exchange(test_client, ticket["id"]).status_code == 200
+        hooks.drain()
+        assert f"customer joined: {ticket['id']}" in capfd.readouterr().out
+        forged = requests.post(f"http://127.0.0.1:{port}/hooks/tickets", data=b"{}", timeout=5, headers={
+            "webhook-id": "msg_x", "webhook-timestamp": str(int(time.time())), "webhook-signature": "v1,AAAA"})
+        assert forged.status_code == 400
+        with app.app_context():
+            services = current_services()
+            (state,) = services.storage.outbox.backlog(services.webhooks.targets).values()
+        assert state["last"]["status"] == 204 and state["pending"] == 0
+    finally:
+        server.shutdown()

@@ -1,0 +1,170 @@
+"""Delivery, inside the service and never on a request's path: serve() runs in one process beside the
+gunicorn workers (delivery.py, gunicorn's dirty worker); the outbox says who may deliver (on the TinyDB
+files one process at a time; on PostgreSQL whoever claims a delivery).
+
+Each endpoint's due messages go out in order on a thread of a small pool, so a slow or dead receiver holds
+up only itself. A non-2xx answer, a timeout or a refused connection is retried after about 5 s, 30 s,
+2 min, 10 min, 30 min, 1 h, 2 h, 4 h and 8 h, then given up; 410 Gone disables the endpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from tickets import metrics
+from tickets.core import clock
+from tickets.core.ports import Delivery, Outbox, Outcome, StorageError
+from tickets.webhooks import messages
+from tickets.webhooks.endpoints import Endpoint, WebhookRegistry
+from tickets.webhooks.sender import Sender
+
+log = logging.getLogger(__name__)
+RETRIES = (5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800)  # seconds after the 1st, 2nd, ... failed attempt
+POLL = 0.1  # seconds between looks at the outbox: messages normally leave within a second
+BATCH = 200
+POOL = 8
+GAUGES_EVERY = 5.0
+
+
+class Deliverer:
+    """Sends what the outbox says is due, records what came of it."""
+
+    def __init__(self, outbox: Outbox, registry: WebhookRegistry, timeout: float):
+        self.outbox = outbox
+        self.registry = registry
+        self.timeout = timeout
+        self.sender = Sender(timeout)
+        self._pool = ThreadPoolExecutor(POOL, thread_name_prefix="tickets-webhook")
+        self._busy: set[str] = set()  # endpoints with messages on their way
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._gauged = float("-inf")
+
+    def serve(self, go_on: Callable[[], bool] = lambda: True) -> None:
+        """Deliver in this thread until stop() or until go_on() is false; then let the messages on their way
+        be answered (at most one per endpoint: the rest is settled as not sent) and return."""
+        while go_on() and not self._stopping.is_set():
+            try:
+                self.run_once()
+            except StorageError as error:  # storage trouble: the outbox is durable, try again shortly
+                log.warning("webhook delivery paused: %s", error)
+            except Exception:  # noqa: BLE001  (a bug must not end delivery for good; it is logged)
+                log.exception("webhook delivery failed")
+            self._wake.wait(POLL)
+            self._wake.clear()
+        self._stopping.set()
+        self._pool.shutdown(wait=True)
+
+    def stop(self) -> None:
+        """Ask serve() to return (from a signal handler or another thread)."""
+        self._stopping.set()
+        self._wake.set()
+
+    def run_once(self) -> int:
+        """Start sending what is due now (if this process may); returns how many messages were started."""
+        if not self.outbox.lead():
+            return 0
+        now = clock.timestamp()
+        self._update_gauges(now)
+        with self._lock:
+            busy = set(self._busy)
+        due = self.outbox.due(now, self.registry.targets, BATCH, busy)
+        by_endpoint: dict[str, list[Delivery]] = defaultdict(list)
+        for delivery in due:
+            by_endpoint[delivery.endpoint_id].append(delivery)
+        endpoints = self.registry.endpoints()
+        self.sender.keep_only(endpoints.keys() | busy)
+        for endpoint_id, deliveries in by_endpoint.items():
+            with self._lock:
+                self._busy.add(endpoint_id)
+            self._pool.submit(self._send_all, endpoints.get(endpoint_id), endpoint_id, deliveries)
+        if not by_endpoint:
+            self.outbox.settle([])  # events found owed to no one any more are dropped
+        return len(due)
+
+    def drain(self, seconds: float = 10.0) -> None:
+        """Run until nothing is due or on its way (tests, `webhooks` commands)."""
+        deadline = clock.monotonic() + seconds
+        while clock.monotonic() < deadline:
+            with self._lock:
+                busy = bool(self._busy)  # before looking: a round ending meanwhile may leave more due
+            started = self.run_once()
+            if not started and not busy:
+                return
+            threading.Event().wait(0.02)
+
+    def _send_all(self, endpoint: Endpoint | None, endpoint_id: str, deliveries: list[Delivery]) -> None:
+        outcomes = []
+        try:
+            for index, delivery in enumerate(deliveries):
+                if self._stopping.is_set() and index:  # stopping: what was not sent goes out at the next start
+                    outcomes.extend(_later(rest, None) for rest in deliveries[index:])
+                    break
+                if endpoint is None or endpoint.disabled:  # deleted, or disabled (410) meanwhile
+                    outcomes.append(_dropped(delivery))
+                    continue
+                outcome = self._send(endpoint, delivery)
+                outcomes.append(outcome)
+                if outcome.result != "delivered":  # the receiver is in trouble: the rest waits for its retry
+                    outcomes.extend(_later(rest, outcome.next_at) for rest in deliveries[index + 1:])
+                    break
+            self.outbox.settle(outcomes)
+        except Exception:  # noqa: BLE001  (logged; what was not settled goes out again)
+            log.exception("webhook delivery to %s failed", endpoint_id)
+            self.outbox.forget_plan()
+        finally:
+            with self._lock:
+                self._busy.discard(endpoint_id)
+            self._wake.set()
+
+    def _send(self, endpoint: Endpoint, delivery: Delivery) -> Outcome:
+        event, attempts = delivery.event, delivery.attempts + 1
+        payload = messages.body(event)
+        now = clock.timestamp()
+        status = self.sender.post(endpoint.id, endpoint.url, payload,
+                                  messages.headers(event.id, payload, endpoint.signing_secrets(now), now))
+        metrics.WEBHOOK_ATTEMPTS.inc()
+        if status is not None and 200 <= status < 300:
+            result, next_at = "delivered", None
+        elif status == 410:
+            self.registry.disable(endpoint.id, "410 Gone")
+            log.warning("webhook endpoint %s answered 410 Gone: disabled", endpoint.id)
+            result, next_at = "gone", None
+        elif attempts > len(RETRIES):
+            log.warning("webhook %s to %s: gave up after %d attempts", event.id, endpoint.id, attempts)
+            result, next_at = "gave_up", None
+        else:
+            result, next_at = "failed", now + RETRIES[attempts - 1]
+        metrics.WEBHOOK_DELIVERIES.labels(event.type.value, result).inc()
+        return _outcome(delivery, attempts, result, status, now, next_at)
+
+    def _update_gauges(self, now: float) -> None:
+        if now - self._gauged < GAUGES_EVERY:
+            return
+        self._gauged = now
+        backlog = self.outbox.backlog(self.registry.targets)
+        metrics.WEBHOOK_PENDING.set(sum(entry["pending"] for entry in backlog.values()))
+        oldest = self.outbox.oldest()
+        metrics.WEBHOOK_OLDEST.set(now - oldest if oldest else 0)
+
+
+def _outcome(delivery: Delivery, attempts: int, result: str, status, at: float, next_at) -> Outcome:
+    return Outcome(delivery.event.id, delivery.endpoint_id, attempts, result, status, at, next_at)
+
+
+def _later(delivery: Delivery, next_at: float | None) -> Outcome:
+    """Not tried this round (an earlier message to the same endpoint failed): due with the retry, no attempt
+    counted."""
+    if next_at is None:  # gave up on the earlier one, or 410: the next round decides this one
+        next_at = clock.timestamp()
+    return _outcome(delivery, delivery.attempts, "deferred", None, clock.timestamp(), next_at)
+
+
+def _dropped(delivery: Delivery) -> Outcome:
+    """An endpoint deleted or disabled meanwhile: the delivery is owed to no one."""
+    return _outcome(delivery, delivery.attempts, "dropped", None, clock.timestamp(), None)
