@@ -10,7 +10,7 @@ from tickets.config import load_settings
 from tickets.context import EXTENSION, Services
 from tickets.core.domain import Policy
 from tickets.core.service import TicketService
-from tickets.http import health, oauth
+from tickets.http import health, join, oauth
 from tickets.http import tickets as tickets_api
 from tickets.http.api import API_SETTINGS, TicketApi, init_error_handlers
 from tickets.http.headers import init_headers
@@ -56,6 +56,8 @@ def create_app(config: dict | None = None) -> Flask:
     for blueprint in (tickets_api.blp, oauth.blp, health.blp):
         api.register_blueprint(blueprint)
     oauth.init_root_metadata(app)
+    if app.config["TICKETS_JOIN_PAGE"]:
+        app.register_blueprint(join.blp)
     init_observability(app)
     init_log_masking(app.logger, request_log)
     init_error_handlers(app, api)

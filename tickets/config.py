@@ -36,6 +36,8 @@ SETTINGS = {
     "CALENDAR_ORGANIZER": (None, str),
     "WEBHOOK_TIMEOUT": (5, int),
     "WEBHOOK_SECRET_OVERLAP": (86_400, int),
+    "JOIN_PAGE": (1, int),
+    "JOIN_URL": ("", str),
 }
 REQUEST_LOGS = ("json", "access", "off")
 JWT_ALGORITHMS = ("RS256", "ES256")
@@ -97,6 +99,10 @@ def _check(config: Mapping) -> None:
         raise ConfigError(f"TICKETS_REQUEST_LOG must be one of {', '.join(REQUEST_LOGS)}")
     if config["TICKETS_JWT_ALG"] not in JWT_ALGORITHMS:
         raise ConfigError(f"TICKETS_JWT_ALG must be one of {', '.join(JWT_ALGORITHMS)}")
+    join_url = urlsplit(config["TICKETS_JOIN_URL"])
+    if config["TICKETS_JOIN_URL"] and (join_url.scheme not in ("http", "https") or not join_url.netloc
+                                       or join_url.fragment or "#" in config["TICKETS_JOIN_URL"]):
+        raise ConfigError("TICKETS_JOIN_URL must be an http(s) URL without a fragment (the token goes there)")
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*:\S+", config["TICKETS_CALENDAR_ORGANIZER"]):
         raise ConfigError("TICKETS_CALENDAR_ORGANIZER must be a calendar address such as mailto:someone@example.com")
     url = config["TICKETS_DATABASE_URL"]

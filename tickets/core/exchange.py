@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from tickets.core import clock
@@ -20,6 +21,15 @@ from tickets.core.ports import TicketStore, TokenIssuer
 from tickets.core.rules import normalize_ticket_id
 
 Announce = Callable[[EventType, Ticket, str | None], Sequence[TicketEvent]]
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What a customer may be told of a ticket before exchanging it (the join page): it changes nothing."""
+
+    ticket: Ticket | None  # None: no such ticket (unknown, used up, or past retention)
+    refusal: Refusal | None  # why it cannot be exchanged now; None: it can
+    at: datetime
 
 
 class _ChangedMeanwhile(Exception):
@@ -81,6 +91,18 @@ class Exchanger:
         except TicketNotFound:
             raise ExchangeRefused(Refusal.NOT_FOUND) from None
         return Exchange(used, token)
+
+    def preview(self, ticket_id: str) -> Preview:
+        """Whether the ticket could be exchanged now, and if not why, reading only (no use, no event)."""
+        now = clock.utcnow()
+        canonical = normalize_ticket_id(ticket_id or "")
+        try:
+            ticket = self.repository.get(canonical) if canonical else None
+        except TicketNotFound:
+            ticket = None
+        if ticket is None or ticket.gone(now, self.policy.retention):
+            return Preview(None, Refusal.NOT_FOUND, now)
+        return Preview(ticket, ticket.refusal(now), now)
 
     def usable(self, ticket: Ticket, now: datetime) -> Ticket:
         """The ticket, if it can be exchanged at `now`; else ExchangeRefused with the reason."""

@@ -24,7 +24,7 @@ from tickets.core.domain import (
     TicketType,
     VersionConflict,
 )
-from tickets.core.exchange import Exchanger
+from tickets.core.exchange import Exchanger, Preview
 from tickets.core.ports import (
     EventFilter,
     StorageError,
@@ -223,6 +223,10 @@ class TicketService:
         exchange = self.exchanger.exchange(ticket_id)
         self.purge_if_due()
         return exchange
+
+    def preview_ticket(self, ticket_id: str) -> Preview:
+        """What the join page may show of a ticket, to anyone holding its id; changes nothing."""
+        return self.exchanger.preview(ticket_id)
 
     def ticket_token_active(self, ticket_id: str, issued_at: float) -> bool:
         """Whether a token issued from this ticket at `issued_at` (epoch seconds) still stands:
