@@ -25,8 +25,9 @@ class Collector:
         self.taken = taken
         self.made: list = []
 
-    def add(self, ticket) -> None:
-        """Keep `ticket`, or raise TicketIdTaken so that the service draws another id."""
+    def add(self, ticket, events=()) -> None:
+        """Keep `ticket`, or raise TicketIdTaken so that the service draws another id (no webhook endpoint
+        is registered while seeding, so `events` is always empty)."""
         from tickets.storage import TicketIdTaken
 
         if ticket.id in self.taken:

@@ -12,7 +12,7 @@ from tickets.context import current_services
 from tickets.core.rules import ORGANIZATION_ID_RULE, is_organization_id
 from tickets.oauth.clients import ClientNotFound
 from tickets.storage import StorageError, TicketIdTaken, open_storage
-from tickets.webhooks.commands import webhooks_cli
+from tickets.webhook_cli import webhooks_cli
 
 clients_cli = AppGroup("clients", help="Manage OAuth2 clients.")
 keys_cli = AppGroup("keys", help="Manage JWT signing keys.")

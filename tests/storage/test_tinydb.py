@@ -9,14 +9,17 @@ import os
 import stat
 import struct
 import threading
+import time
 import zlib
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from tinydb import TinyDB
 
 from tests.conftest import bearer, exchange, fetch_token, make_client
-from tickets.core.domain import Ticket, TicketNotFound, TicketType
+from tickets.core.domain import EventType, Ticket, TicketEvent, TicketNotFound, TicketType
+from tickets.core.ports import Outcome
 from tickets.storage import CorruptStore, StorageError, TicketIdTaken, open_storage
 from tickets.storage import tickets as store_module
 from tickets.storage.files import AtomicJSONStorage
@@ -110,7 +113,7 @@ def test_reads_of_a_quiet_store_parse_nothing(repo, monkeypatch):
     parses = []
     real_loads = json.loads
     monkeypatch.setattr(json, "loads", lambda raw, **kw: parses.append(1) or real_loads(raw, **kw))
-    monkeypatch.setattr(store_module.opening, "decode", lambda *a: parses.append(1))
+    monkeypatch.setattr(store_module.opening, "json_object", lambda *a: parses.append(1))
     for _ in range(5):
         repo.count()
     assert parses == []
@@ -174,8 +177,9 @@ def test_threads_of_one_worker_share_syncs(folder, monkeypatch):
     assert len(syncs) < 80
 
 
-def _add_on_a_slow_disk(folder: str, names: list[str]) -> None:
-    """A worker process whose every sync takes 5 ms, so that other workers' appends queue behind it."""
+def _add_on_a_slow_disk(folder: str, names: list[str], start) -> None:
+    """A worker process whose every sync takes 5 ms, so that other workers' appends queue behind it; all
+    begin writing together (`start`, a barrier), whenever each finished starting up."""
     real = os.fdatasync
 
     def slow(fd):
@@ -184,6 +188,7 @@ def _add_on_a_slow_disk(folder: str, names: list[str]) -> None:
 
     os.fdatasync = slow
     store = LogTicketStore(folder)
+    start.wait(60)
     for name in names:
         store.add(ticket(name))
 
@@ -193,7 +198,8 @@ def test_worker_processes_share_syncs(folder):
     LogTicketStore(_ready(folder))
     names = ids(160)
     context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_add_on_a_slow_disk, args=(folder, names[i::4])) for i in range(4)]
+    start = context.Barrier(4)
+    workers = [context.Process(target=_add_on_a_slow_disk, args=(folder, names[i::4], start)) for i in range(4)]
     for worker in workers:
         worker.start()
     for worker in workers:
@@ -203,6 +209,33 @@ def test_worker_processes_share_syncs(folder):
     appended, syncs = store.log.state.counts
     assert store.count() == 160 and appended == 160
     assert syncs < appended * 0.75, (appended, syncs)
+
+
+def test_a_settle_that_finds_the_log_folded_under_it_keeps_its_outcome(folder, monkeypatch):
+    """The deliverer applies a settle before taking the lock; if a worker folds three times meanwhile (the
+    generation it was reading is removed), it rebuilds its state from the files: the outcome must hold there."""
+    deliverer, worker = LogTicketStore(_ready(folder)), LogTicketStore(folder)
+    joined = ticket()
+    worker.add(joined, [TicketEvent("msg_1", EventType.CREATED, NOW, joined)])
+    targets = lambda organization_id, event_type: ["ep_a"]  # noqa: E731
+    assert len(deliverer.outbox_due(time.time(), targets, limit=10)) == 1  # on its way
+    real_writing = deliverer._writing
+
+    @contextmanager
+    def after_three_folds(**options):
+        for name in ids(3):
+            worker.add(ticket(name))
+            assert worker.fold()
+        with real_writing(**options):
+            yield
+
+    monkeypatch.setattr(deliverer, "_writing", after_three_folds)
+    retry_at = time.time() + 600
+    deliverer.outbox_settle([Outcome("msg_1", "ep_a", 1, "failed", 500, time.time(), retry_at)])
+    assert deliverer.outbox_due(time.time(), targets, limit=10) == []  # not sent again before its retry
+    for store in (deliverer, LogTicketStore(folder)):
+        (again,) = store.outbox_due(retry_at, targets, limit=10)
+        assert (again.event.id, again.attempts) == ("msg_1", 1)
 
 
 # --- failures ------------------------------------------------------------------------------------------------------

@@ -71,6 +71,7 @@ class FuzzTarget:
             "system": server.cli("clients", "create", "--name", "fuzz-system"),
         }
         self.tokens = {who: fetch_token(server.url, creds) for who, creds in self.credentials.items()}
+        self.created: set[str] = set()  # every ticket id made during the run, searched for in the logs after
 
     def fresh_ticket(self, who: str, ticket_type: str) -> str:
         """A new ticket of `ticket_type`, created by `who` in ORG."""
@@ -82,6 +83,7 @@ class FuzzTarget:
             f"{self.server.url}/security/ticket", json=body, headers=bearer(self.tokens[who]), timeout=30
         )
         assert response.status_code == 200, response.text
+        self.created.add(response.json()["id"])
         return response.json()["id"]
 
     def aim(self, case, who: str) -> None:
@@ -112,8 +114,14 @@ class FuzzTarget:
 
 @pytest.fixture
 def fuzz_target(gunicorn):
-    """A fresh gunicorn with 2 workers, with an organization client and a system client."""
-    return FuzzTarget(gunicorn(workers=2))
+    """A fresh gunicorn with 2 workers, with an organization client and a system client; afterwards, no
+    ticket id made during the run may appear in any line the service or gunicorn wrote (SPEC section 11)."""
+    target = FuzzTarget(gunicorn(workers=2, TICKETS_REQUEST_LOG="json"))
+    yield target
+    assert target.created, "the run made no ticket: there was nothing to search the logs for"
+    logs = target.server.output()
+    leaked = sorted(ticket_id for ticket_id in target.created if ticket_id.lower() in logs.lower())
+    assert not leaked, f"{len(leaked)} of {len(target.created)} ticket ids made reached the logs: {leaked[:5]}"
 
 
 @pytest.fixture
@@ -148,7 +156,9 @@ def run_case(case, target: FuzzTarget, who: str) -> None:
     headers = None
     if case.path.startswith("/security/ticket") or case.path.endswith("/oauth/introspect"):
         headers = bearer(target.tokens[who])
-    case.call_and_validate(session=target.session, headers=headers, checks=CHECKS, timeout=30)
+    response = case.call_and_validate(session=target.session, headers=headers, checks=CHECKS, timeout=30)
+    if case.method == "POST" and case.path == "/security/ticket" and response.status_code == 200:
+        target.created.add(response.json()["id"])
 
 
 HYPOTHESIS = settings(deadline=None, suppress_health_check=list(HealthCheck), database=None)

@@ -54,6 +54,17 @@ def _own_and_tighten(path: str, mode: int, directory: bool) -> None:
             raise StorageError(f"{path} stays writable by group or others; refusing to use it")
 
 
+def json_object(raw: bytes, where: str) -> dict:
+    """`raw` parsed, if it is a JSON object; else CorruptStore saying `where` (the file is left untouched)."""
+    try:
+        found = json.loads(raw)
+    except ValueError as error:
+        raise CorruptStore(f"{where} is not JSON ({error}); it was left untouched") from error
+    if not isinstance(found, dict):
+        raise CorruptStore(f"{where} is not an object; it was left untouched")
+    return found
+
+
 def write_file_atomically(path: str, payload: bytes, durable: bool = True, before_rename=None) -> int:
     """Replace `path` with `payload` all at once; returns an open fd of the new file.
 

@@ -17,7 +17,6 @@ by a crash. A position is one integer, `generation << 40 | offset`, so positions
 from __future__ import annotations
 
 import ctypes
-import json
 import mmap
 import os
 import re
@@ -27,7 +26,7 @@ import zlib
 from collections.abc import Iterator
 
 from tickets.core.ports import CorruptStore, StorageError
-from tickets.storage.files import FILE_MODE, fsync_folder
+from tickets.storage.files import FILE_MODE, fsync_folder, json_object
 from tickets.storage.locks import FileLock
 
 FILE_MAGIC = b"TICKETLOG1\n"
@@ -228,7 +227,7 @@ class Log:
             parsed, _ = unframe(self.read_from(generation, offset), 0)
             next_generation = None
             for end, payload in parsed:
-                record = _decode(payload, self.path(generation))
+                record = json_object(payload, f"{self.path(generation)}: a record")
                 next_generation = record.get("seal")
                 if next_generation:
                     at = position(next_generation, len(FILE_MAGIC))
@@ -369,16 +368,6 @@ class Log:
 
 class MissingGeneration(StorageError):
     """A log generation was folded into the snapshot and removed: read the snapshot again."""
-
-
-def _decode(payload: bytes, path: str) -> dict:
-    try:
-        record = json.loads(payload)
-    except ValueError as error:
-        raise CorruptStore(f"{path} holds a record that is not JSON ({error}); it was left untouched") from error
-    if not isinstance(record, dict):
-        raise CorruptStore(f"{path} holds a record that is not an object; it was left untouched")
-    return record
 
 
 def _whole_record_after(data: bytes, start: int) -> bool:

@@ -9,7 +9,7 @@ import os
 from tickets.core.ports import CorruptStore, StorageError
 from tickets.storage import legacy, snapshot
 from tickets.storage.codec import check_record
-from tickets.storage.files import identity, unlink_quietly
+from tickets.storage.files import identity, json_object, unlink_quietly
 from tickets.storage.index import TicketIndex
 from tickets.storage.log import FILE_MAGIC, Log, MissingGeneration, position, split
 
@@ -91,7 +91,7 @@ def load(tickets_log: Log, snapshot_path: str) -> tuple[TicketIndex, int, tuple[
         index.outbox.last.update(loaded.webhooks)
         index.outbox.load_rows(loaded.outbox, snapshot_path)
         for ticket_id, raw in loaded.records:
-            put(index, snapshot_path, ticket_id, raw, decode(snapshot_path, ticket_id, raw))
+            put(index, snapshot_path, ticket_id, raw, json_object(raw, f"{snapshot_path}: ticket {ticket_id}"))
         at = position(loaded.generation, len(FILE_MAGIC))
         try:
             for at_next, record in tickets_log.records(at, tickets_log.state.durable):
@@ -135,16 +135,6 @@ def encode(record: dict) -> bytes:
         return json.dumps(record, separators=(",", ":"), allow_nan=False).encode()
     except ValueError as error:
         raise StorageError(f"cannot store a record: {error}") from error
-
-
-def decode(path: str, ticket_id: str, raw: bytes) -> dict:
-    try:
-        record = json.loads(raw)
-    except ValueError as error:
-        raise CorruptStore(f"{path}: ticket {ticket_id} is not JSON ({error}); it was left untouched") from error
-    if not isinstance(record, dict):
-        raise CorruptStore(f"{path}: ticket {ticket_id} is not an object; it was left untouched")
-    return record
 
 
 def _read(path: str) -> bytes | None:

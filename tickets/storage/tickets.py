@@ -139,17 +139,22 @@ class LogTicketStore:
             states.setdefault(outcome.event_id, {})[outcome.endpoint_id] = state
             if outcome.result != "deferred":
                 last[outcome.endpoint_id] = {"result": outcome.result, "status": outcome.status, "at": outcome.at}
-        with self._reading():  # most of the catching up, before the lock: the deliverer may run at a low priority
-            pass
+        # Everything but the append before taking the file lock: the deliverer runs at the lowest priority,
+        # and a worker waiting for the lock should not wait for it to be scheduled.
+        with self._reading():
+            seen = self._index
+            seen.outbox.apply({"w": states}, "")  # first: what it finishes is dropped by this same record
+            finished = seen.outbox.take_finished()
+        if not (states or finished):
+            return
+        record = {"w": states, "c": finished, "l": last}
+        payload = json.dumps(record, separators=(",", ":")).encode()
         with self._writing(may_fold=False):  # folding is left to the workers
-            outbox = self._index.outbox
-            outbox.apply({"w": states}, "")  # first: what it finishes is dropped by this same record
-            finished = outbox.take_finished()
-            if not (states or finished):
-                return
-            record = {"w": states, "c": finished, "l": last}
-            self._position = self.log.append(json.dumps(record, separators=(",", ":")).encode(), self._position)
-            outbox.apply({"c": finished, "l": last}, "")
+            self._position = self.log.append(payload, self._position)
+            if self._index is seen:
+                seen.outbox.apply({"c": finished, "l": last}, "")
+            else:  # rebuilt from the files while we waited for the lock: it has seen none of this record
+                self._index.outbox.apply(record, "")
 
     def outbox_forget_plan(self) -> None:
         with self._writing():
