@@ -1,6 +1,6 @@
 """A real webhook receiver for the tests: an HTTP server on 127.0.0.1 that records every message it gets and
 answers as each path says: /ok (200), /fail/<n> (500 for the first n messages, then 200), /gone (410),
-/slow/<seconds> (sleeps, then 200)."""
+/slow/<seconds> (sleeps, then 200), /trickle/<seconds> (a 200 sent a byte at a time over that long)."""
 
 from __future__ import annotations
 
@@ -41,9 +41,21 @@ class Receiver:
                     status = receiver.status_for(self.path)
                 if self.path.startswith("/slow/"):
                     time.sleep(float(self.path.rsplit("/", 1)[1]))
+                if self.path.startswith("/trickle/"):
+                    return self.trickle(float(self.path.rsplit("/", 1)[1]))
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+
+            def trickle(self, seconds: float) -> None:
+                """Every read of the sender's gets a byte quickly; the whole answer takes `seconds`."""
+                answer = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+                try:
+                    for byte in answer:
+                        self.wfile.write(bytes([byte]))
+                        time.sleep(seconds / len(answer))
+                except OSError:  # cut off by the sender
+                    self.close_connection = True
 
             def log_message(self, *args):  # quiet
                 pass

@@ -24,6 +24,7 @@ from tests.conftest import bearer, exchange, fetch_token, make_client
 from tests.webhook_receiver import Receiver
 from tickets.context import current_services
 from tickets.webhooks import deliverer as deliverer_module
+from tickets.webhooks.sender import Sender
 
 TICKET = "/security/ticket"
 
@@ -194,6 +195,48 @@ def test_a_slow_receiver_does_not_hold_up_another(create_ticket, hooks, receiver
     assert len(slow) == 3 and max(message.at for message in slow) - started > 3.5
 
 
+def test_many_slow_receivers_do_not_hold_up_another(create_ticket, hooks, receiver):
+    """Ten endpoints that take 2 s each, and a prompt one: every endpoint has a thread of its own, however many
+    of them are slow, so the prompt one's message is not queued behind theirs."""
+    for _ in range(10):
+        hooks.add(receiver.url("/slow/2"))
+    hooks.add(receiver.url("/ok"))
+    create_ticket()
+    started = deliverer_module.clock.monotonic()
+    hooks.drain()
+    (prompt,) = receiver.wait_for(1, "/ok", seconds=5)
+    assert prompt.at - started < 1.5
+    assert len(receiver.wait_for(10, "/slow/2")) == 10
+
+
+def test_the_timeout_bounds_the_whole_answer(receiver):
+    """A receiver that sends its answer a byte at a time never lets a socket read time out; the POST is still
+    cut off once the timeout has passed (and a slow answer within the timeout is taken)."""
+    sender = Sender(timeout=1)
+    started = time.monotonic()
+    assert sender.post("ep_trickle", receiver.url("/trickle/5"), b"{}", {}) is None
+    assert 1 <= time.monotonic() - started < 2.5
+    assert sender.post("ep_trickle", receiver.url("/trickle/0.3"), b"{}", {}) == 200
+    assert sender.post("ep_ok", receiver.url("/ok"), b"{}", {}) == 200
+
+
+def test_a_long_round_hands_back_what_it_did_not_send(create_ticket, hooks, receiver, monkeypatch):
+    """One endpoint's round starts sends only while one more could end within ROUND (so it ends inside a
+    PostgreSQL claim); what it did not send is due again at once, without an attempt counted."""
+    monkeypatch.setattr(deliverer_module, "ROUND", 0.0)  # every round sends one message
+    handed_back = []
+    real_later = deliverer_module._later
+    monkeypatch.setattr(deliverer_module, "_later", lambda *a: handed_back.append(real_later(*a)) or handed_back[-1])
+    hooks.add(receiver.url("/ok"))
+    for _ in range(3):
+        create_ticket()
+    hooks.drain()
+    messages = receiver.wait_for(3, "/ok")
+    assert len(messages) == 3 and len({message.headers["webhook-id"] for message in messages}) == 3
+    assert receiver.wait_for(4, "/ok", seconds=0.5) == messages  # none twice
+    assert len(handed_back) >= 2 and {outcome.attempts for outcome in handed_back} == {0}
+
+
 def test_a_change_that_failed_has_no_event(test_client, auth, create_ticket, data_dir, hooks, receiver,
                                            monkeypatch):
     """The event is part of the change: a create whose sync fails (503) leaves no ticket and no message."""
@@ -232,7 +275,8 @@ def test_the_cli_adds_lists_tests_and_deletes(app, hooks, receiver, create_ticke
     test_message = receiver.received()[-1]
     assert test_message.verified(added["secret"])["type"] == "webhook.test"
     for bad in (["--url", "ftp://x/"], ["--url", "not a url"], ["--url", receiver.url(), "--events", "nope"],
-                ["--url", receiver.url(), "--org", ""]):
+                ["--url", receiver.url(), "--org", ""], ["--url", receiver.url(), "--events", ""],
+                ["--url", receiver.url(), "--events", " , "]):
         refused = runner.invoke(args=["webhooks", "add", *bad])
         assert refused.exit_code == 2, bad
     assert json.loads(runner.invoke(args=["webhooks", "delete", added["id"]]).output) == {"deleted": added["id"]}

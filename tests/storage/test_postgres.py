@@ -389,3 +389,49 @@ def test_a_row_the_service_cannot_read_is_503_for_its_readers_only(apps, tmp_pat
         assert response.status_code == 503, response.data
         assert response.json["code"] == 503
     assert client.get(f"/security/ticket/{good['id']}", headers=headers).status_code == 200
+
+
+def test_one_events_outcomes_settled_at_once_drop_it(database_url):
+    """Two endpoints' deliveries of each event settled at the same moment, from two nodes: whichever commits
+    last sees the other's outcome and drops the event, so none is kept and 'oldest pending' stays empty."""
+    from datetime import UTC, datetime, timedelta
+
+    from tickets.core.domain import EventType, Ticket, TicketEvent, TicketType
+    from tickets.core.ports import Outcome
+
+    nodes = [open_storage("", database_url), open_storage("", database_url)]
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    events = []
+    try:
+        for number in range(60):
+            ticket = Ticket(
+                id=f"E{number:08d}".replace("0", "A").replace("1", "B"), type=TicketType.MULTI_USE_TICKET,
+                organization_id="org", user_id="u", properties={}, created_at=now, expires_at=now + timedelta(hours=4),
+            )
+            events.append(TicketEvent(f"msg_{number}", EventType.CREATED, now, ticket))
+            nodes[0].tickets.add(ticket, [events[-1]])
+        everyone = lambda organization, kind: ["ep_a", "ep_b"]  # noqa: E731
+        assert len(nodes[0].outbox.due(time.time() + 1, everyone, 500)) == 120  # made due by this same call
+        together = threading.Barrier(2)
+
+        def settle_all(node, endpoint: str) -> None:
+            for event in events:
+                together.wait(10)
+                node.outbox.settle([Outcome(event.id, endpoint, 1, "delivered", 200, time.time())])
+
+        threads = [threading.Thread(target=settle_all, args=(node, endpoint))
+                   for node, endpoint in ((nodes[0], "ep_a"), (nodes[1], "ep_b"))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        with psycopg.connect(database_url) as conn:
+            assert conn.execute("SELECT count(*) FROM webhook_events").fetchone()[0] == 0
+        assert nodes[1].outbox.oldest() is None
+        backlog = nodes[1].outbox.backlog(everyone)
+        assert {endpoint: (entry["pending"], entry["last"]["result"]) for endpoint, entry in backlog.items()} == {
+            "ep_a": (0, "delivered"), "ep_b": (0, "delivered"),
+        }
+    finally:
+        for node in nodes:
+            node.close()

@@ -16,7 +16,9 @@ from tickets.core.ports import Delivery, Outcome, Targets
 from tickets.storage.codec import record_to_event
 from tickets.storage.postgres import PgStore
 
-LEASE = 60.0  # seconds a claimed delivery is this deliverer's; then another may take it (at least once)
+# Seconds a claimed delivery is this deliverer's; then another may take it (at least once). A deliverer's
+# round ends long before (tickets/webhooks/deliverer.py: ROUND plus one timeout).
+LEASE = 300.0
 EXPAND_BATCH = 200
 
 
@@ -73,7 +75,11 @@ class PgOutbox:
         if not outcomes:
             return
         last = {outcome.endpoint_id: outcome for outcome in outcomes if outcome.result != "deferred"}
+        event_ids = sorted({outcome.event_id for outcome in outcomes})
         with self.store.transaction() as conn, conn.cursor() as cursor:
+            # Settles of one event's endpoints run at once on different threads or nodes: each locks the events
+            # first (in one order), so the last to finish sees every other's outcome and drops the event.
+            cursor.execute("SELECT id FROM webhook_events WHERE id = ANY(%s) ORDER BY id FOR UPDATE", (event_ids,))
             cursor.executemany(
                 "UPDATE webhook_deliveries SET attempts = %s, next_at = %s, done = %s, status = %s, at = %s, "
                 "lease_until = 0 WHERE event_id = %s AND endpoint_id = %s",
@@ -89,7 +95,7 @@ class PgOutbox:
             cursor.execute(
                 "DELETE FROM webhook_events AS e WHERE e.id = ANY(%s) AND NOT EXISTS ("
                 "SELECT 1 FROM webhook_deliveries AS d WHERE d.event_id = e.id AND d.done IS NULL)",
-                (list({outcome.event_id for outcome in outcomes}),),
+                (event_ids,),
             )
 
     def forget_plan(self) -> None:
@@ -111,6 +117,7 @@ class PgOutbox:
     def oldest(self) -> float | None:
         with self.store.connection() as conn:
             row = conn.execute(
-                "SELECT extract(epoch FROM min(happened_at)) FROM webhook_events"
+                "SELECT extract(epoch FROM min(happened_at)) FROM webhook_events AS e WHERE NOT expanded OR EXISTS ("
+                "SELECT 1 FROM webhook_deliveries AS d WHERE d.event_id = e.id AND d.done IS NULL)"
             ).fetchone()
         return float(row[0]) if row and row[0] is not None else None

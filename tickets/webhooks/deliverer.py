@@ -2,9 +2,10 @@
 gunicorn workers (delivery.py, gunicorn's dirty worker); the outbox says who may deliver (on the TinyDB
 files one process at a time; on PostgreSQL whoever claims a delivery).
 
-Each endpoint's due messages go out in order on a thread of a small pool, so a slow or dead receiver holds
-up only itself. A non-2xx answer, a timeout or a refused connection is retried after about 5 s, 30 s,
-2 min, 10 min, 30 min, 1 h, 2 h, 4 h and 8 h, then given up; 410 Gone disables the endpoint.
+Each endpoint's due messages go out in order on a thread of its own, so a slow or dead receiver holds up
+only itself; a round sends for at most ROUND seconds, so it ends well inside PostgreSQL's claim (LEASE).
+A non-2xx answer, a timeout or a refused connection is retried after about 5 s, 30 s, 2 min, 10 min,
+30 min, 1 h, 2 h, 4 h and 8 h, then given up; 410 Gone disables the endpoint.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 from tickets import metrics
 from tickets.core import clock
@@ -26,7 +26,9 @@ log = logging.getLogger(__name__)
 RETRIES = (5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800)  # seconds after the 1st, 2nd, ... failed attempt
 POLL = 0.1  # seconds between looks at the outbox: messages normally leave within a second
 BATCH = 200
-POOL = 8
+# Seconds one endpoint's round may go on starting sends; each ends within the timeout (at most 60 s), so a
+# round is over long before a PostgreSQL claim runs out (tickets/storage/pg_outbox.py: LEASE, 300 s).
+ROUND = 120.0
 GAUGES_EVERY = 5.0
 
 
@@ -38,8 +40,7 @@ class Deliverer:
         self.registry = registry
         self.timeout = timeout
         self.sender = Sender(timeout)
-        self._pool = ThreadPoolExecutor(POOL, thread_name_prefix="tickets-webhook")
-        self._busy: set[str] = set()  # endpoints with messages on their way
+        self._busy: dict[str, threading.Thread] = {}  # endpoints with messages on their way, and their thread
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -58,7 +59,10 @@ class Deliverer:
             self._wake.wait(POLL)
             self._wake.clear()
         self._stopping.set()
-        self._pool.shutdown(wait=True)
+        with self._lock:
+            rounds = list(self._busy.values())
+        for thread in rounds:
+            thread.join()
 
     def stop(self) -> None:
         """Ask serve() to return (from a signal handler or another thread)."""
@@ -80,9 +84,13 @@ class Deliverer:
         endpoints = self.registry.endpoints()
         self.sender.keep_only(endpoints.keys() | busy)
         for endpoint_id, deliveries in by_endpoint.items():
+            thread = threading.Thread(
+                target=self._send_all, args=(endpoints.get(endpoint_id), endpoint_id, deliveries, now),
+                name=f"tickets-webhook-{endpoint_id}", daemon=True,
+            )
             with self._lock:
-                self._busy.add(endpoint_id)
-            self._pool.submit(self._send_all, endpoints.get(endpoint_id), endpoint_id, deliveries)
+                self._busy[endpoint_id] = thread
+            thread.start()
         if not by_endpoint:
             self.outbox.settle([])  # events found owed to no one any more are dropped
         return len(due)
@@ -98,11 +106,12 @@ class Deliverer:
                 return
             threading.Event().wait(0.02)
 
-    def _send_all(self, endpoint: Endpoint | None, endpoint_id: str, deliveries: list[Delivery]) -> None:
+    def _send_all(self, endpoint: Endpoint | None, endpoint_id: str, deliveries: list[Delivery], began: float):
         outcomes = []
         try:
             for index, delivery in enumerate(deliveries):
-                if self._stopping.is_set() and index:  # stopping: what was not sent goes out at the next start
+                if index and (self._stopping.is_set() or clock.timestamp() + self.timeout > began + ROUND):
+                    # stopping, or this round has gone on long enough: the rest is due again at once
                     outcomes.extend(_later(rest, None) for rest in deliveries[index:])
                     break
                 if endpoint is None or endpoint.disabled:  # deleted, or disabled (410) meanwhile
@@ -119,7 +128,7 @@ class Deliverer:
             self.outbox.forget_plan()
         finally:
             with self._lock:
-                self._busy.discard(endpoint_id)
+                self._busy.pop(endpoint_id, None)
             self._wake.set()
 
     def _send(self, endpoint: Endpoint, delivery: Delivery) -> Outcome:
@@ -158,9 +167,9 @@ def _outcome(delivery: Delivery, attempts: int, result: str, status, at: float, 
 
 
 def _later(delivery: Delivery, next_at: float | None) -> Outcome:
-    """Not tried this round (an earlier message to the same endpoint failed): due with the retry, no attempt
-    counted."""
-    if next_at is None:  # gave up on the earlier one, or 410: the next round decides this one
+    """Not tried this round: due with the retry of an earlier message that failed, or (`next_at` None) at once;
+    no attempt counted."""
+    if next_at is None:
         next_at = clock.timestamp()
     return _outcome(delivery, delivery.attempts, "deferred", None, clock.timestamp(), next_at)
 

@@ -92,11 +92,14 @@ class WebhookRegistry:
         check_url(url)
         if organization_id is not None and not is_organization_id(organization_id):
             raise ValueError(f"--org must be {ORGANIZATION_ID_RULE}")
+        if events is not None and not events:  # an empty --events "$UNSET" must not quietly mean all of them
+            raise ValueError("--events names no event type; leave it out to receive all of them")
         unknown = sorted(set(events or ()) - {event_type.value for event_type in EventType})
         if unknown:
             raise ValueError(f"unknown event types {unknown}; known: {', '.join(t.value for t in EventType)}")
         endpoint_id, secret = f"ep_{secrets.token_hex(8)}", new_secret()
-        record = {"url": url, "organizationId": organization_id, "events": sorted(set(events)) if events else None,
+        wanted = sorted(set(events)) if events is not None else None
+        record = {"url": url, "organizationId": organization_id, "events": wanted,
                   "secrets": [{"secret": secret, "until": None}], "createdAt": clock.timestamp(), "disabled": None}
         self.records.put(endpoint_id, record)
         self._freshness.expire()

@@ -2,15 +2,20 @@
 
 Delivery shares the machine with the API, so its cost per message matters: on loopback a POST through
 urllib3 took 159 µs of CPU against 66 µs through http.client (README, Libraries). Redirects
-are not followed (a 3xx is a failed attempt); https verifies the receiver's certificate.
+are not followed (a 3xx is a failed attempt); https verifies the receiver's certificate. The timeout bounds
+the whole POST, not each socket operation: a watchdog thread cuts off a receiver that answers too slowly.
 """
 
 from __future__ import annotations
 
 import http.client
 import logging
+import socket
 import ssl
+import threading
 from urllib.parse import urlsplit
+
+from tickets.core import clock
 
 log = logging.getLogger(__name__)
 MAX_ANSWER = 64 * 1024  # bytes of an answer's body read to keep the connection; a longer one closes it
@@ -25,23 +30,29 @@ class Sender:
         self.timeout = timeout
         self._connections: dict[str, http.client.HTTPConnection] = {}
         self._tls = ssl.create_default_context()
+        self._watched: dict[str, _Watch] = {}  # the POSTs on their way, by endpoint
+        self._watchdog: threading.Thread | None = None
+        self._watchdog_lock = threading.Lock()
 
     def post(self, key: str, url: str, payload: bytes, headers: dict[str, str]) -> int | None:
         """The answer's status, or None if there was none (timeout, refused, bad URL)."""
-        for attempt in (1, 2):
-            reused = key in self._connections
-            try:
-                connection = self._connection(key, url)
-                connection.request("POST", _target(url), body=payload, headers=headers)
-                return self._answer(key, connection.getresponse())
-            except STALE as error:
-                self.close(key)
-                if not reused or attempt == 2:
-                    return _failed(key, error)
-            except (OSError, http.client.HTTPException, ValueError) as error:
-                self.close(key)
-                return _failed(key, error)
-        return None
+        watch = self._watch(key)
+        try:
+            for attempt in (1, 2):
+                reused = key in self._connections
+                try:
+                    connection = watch.connection = self._connection(key, url)
+                    connection.request("POST", _target(url), body=payload, headers=headers)
+                    return self._answer(key, connection.getresponse())
+                except (*STALE, OSError, http.client.HTTPException, ValueError) as error:
+                    self.close(key)
+                    if watch.cut:
+                        return _failed(key, TimeoutError("no whole answer in time"))
+                    if not isinstance(error, STALE) or not reused or attempt == 2:
+                        return _failed(key, error)
+            return None
+        finally:
+            self._watched.pop(key, None)
 
     def close(self, key: str) -> None:
         connection = self._connections.pop(key, None)
@@ -52,6 +63,29 @@ class Sender:
         """Close the connections of endpoints that are gone."""
         for key in list(self._connections.keys() - set(keys)):
             self.close(key)
+
+    def _watch(self, key: str) -> _Watch:
+        watch = self._watched[key] = _Watch(clock.monotonic() + self.timeout)
+        with self._watchdog_lock:
+            if self._watchdog is None or not self._watchdog.is_alive():  # started here: the deliverer is forked
+                self._watchdog = threading.Thread(target=self._cut_late_posts, name="tickets-webhook-watchdog",
+                                                  daemon=True)
+                self._watchdog.start()
+        return watch
+
+    def _cut_late_posts(self) -> None:
+        """Shut the socket of any POST past its deadline: the thread blocked in it wakes with an error."""
+        while True:
+            threading.Event().wait(min(0.25, self.timeout / 4))
+            now = clock.monotonic()
+            for watch in list(self._watched.values()):
+                sock = watch.connection.sock if watch.connection is not None else None
+                if now > watch.deadline and sock is not None and not watch.cut:
+                    watch.cut = True
+                    try:  # socket.socket's own: ssl.SSLSocket.shutdown would also drop its TLS state under the reader
+                        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+                    except OSError:
+                        pass
 
     def _connection(self, key: str, url: str) -> http.client.HTTPConnection:
         connection = self._connections.get(key)
@@ -73,6 +107,15 @@ class Sender:
         if response.will_close or len(body) > MAX_ANSWER:
             self.close(key)
         return response.status
+
+
+class _Watch:
+    """One POST on its way: when it must be over, its connection, and whether the watchdog cut it off."""
+
+    def __init__(self, deadline: float):
+        self.deadline = deadline
+        self.connection: http.client.HTTPConnection | None = None
+        self.cut = False
 
 
 def _target(url: str) -> str:
