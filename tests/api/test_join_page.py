@@ -101,18 +101,20 @@ def test_no_inline_script_style_or_handler_and_every_asset_is_ours(test_client, 
     ("revoke", WORDS["revoked"]),
 ])
 def test_a_switched_off_ticket_says_so(test_client, auth, create_ticket, change, words):
-    ticket = create_ticket(properties={"title": "Call"})
+    """...and not what it was for: the title is shown only while the ticket can be used (SPEC section 12)."""
+    ticket = create_ticket(properties={"title": "Quarterly review"})
     assert test_client.post(f"/security/ticket/{ticket['id']}/{change}", headers=auth).status_code == 204
     answer = page(test_client, ticket["id"])
     html = answer.get_data(as_text=True)
     assert answer.status_code == 200 and words in html and BUTTON not in html
+    assert "Quarterly review" not in html and WORDS["default_title"] in html
 
 
 def test_an_expired_ticket_says_so(test_client, create_ticket, clock):
-    ticket = create_ticket(properties={"title": "Call"}, ttl=60)
+    ticket = create_ticket(properties={"title": "Quarterly review"}, ttl=60)
     clock.advance(seconds=61)
     html = page(test_client, ticket["id"]).get_data(as_text=True)
-    assert WORDS["expired"] in html and BUTTON not in html
+    assert WORDS["expired"] in html and BUTTON not in html and "Quarterly review" not in html
 
 
 def test_a_scheduled_ticket_not_open_yet_says_when_it_opens(test_client, create_ticket):
@@ -121,6 +123,7 @@ def test_a_scheduled_ticket_not_open_yet_says_when_it_opens(test_client, create_
     html = page(test_client, ticket["id"]).get_data(as_text=True)
     opens = (start - timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%S")
     assert WORDS["not_yet"] in html and f'datetime="{opens}.000Z"' in html and BUTTON not in html
+    assert "Demo" not in html and WORDS["default_title"] in html
 
 
 def test_a_scheduled_ticket_that_is_open_shows_its_time_and_length(test_client, create_ticket):

@@ -37,12 +37,14 @@ def join_page(ticketId: str):  # noqa: N803  (the path's name for it, as in the 
     if preview.ticket is None:
         services.throttle.record_failure(address, now)
         return page("not_found", 404)
-    ticket = preview.ticket
+    ticket, state = preview.ticket, STATES[preview.refusal]
     title = ticket.properties.get("title")
+    if state != "ready" or not (isinstance(title, str) and title.strip()):
+        title = WORDS["default_title"]  # a link that cannot be used now tells nothing of what it was for
     start = ticket.scheduled_start if ticket.type.scheduled else None
     return page(
-        STATES[preview.refusal], 200,
-        title=title if isinstance(title, str) and title.strip() else WORDS["default_title"],
+        state, 200,
+        title=title,
         ticket_id=ticket.id,
         start=format_time(start),
         duration=ticket.duration_minutes if start else None,
