@@ -23,7 +23,7 @@ from tickets.core.ports import Outcome
 from tickets.storage import CorruptStore, StorageError, TicketIdTaken, open_storage
 from tickets.storage import tickets as store_module
 from tickets.storage.files import AtomicJSONStorage
-from tickets.storage.log import frame
+from tickets.storage.framing import frame
 from tickets.storage.tickets import LogTicketStore
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)

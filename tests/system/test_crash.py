@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import pytest
 import requests
 
-from tickets.storage.log import FILE_MAGIC, unframe
+from tickets.storage.framing import FILE_MAGIC, unframe
 
 from .conftest import bearer, fetch_token
 from .reporting import record

@@ -91,13 +91,8 @@ def _open_tinydb(data_dir: str, throttle_limit: int, fold_bytes: int) -> Storage
 
 def _open_postgres(database_url: str) -> Storage:
     from tickets.storage.pg_outbox import PgOutbox
-    from tickets.storage.postgres import (
-        PgRecordRepository,
-        PgRevocationStore,
-        PgStore,
-        PgThrottleStore,
-        PgTicketRepository,
-    )
+    from tickets.storage.pg_records import PgRecordRepository, PgRevocationStore, PgThrottleStore
+    from tickets.storage.postgres import PgStore, PgTicketRepository
 
     store = PgStore(database_url)
     store.migrate()

@@ -10,8 +10,9 @@ from tickets.core.ports import CorruptStore, StorageError
 from tickets.storage import legacy, snapshot
 from tickets.storage.codec import check_record
 from tickets.storage.files import identity, json_object, unlink_quietly
+from tickets.storage.framing import FILE_MAGIC, position, split
 from tickets.storage.index import TicketIndex
-from tickets.storage.log import FILE_MAGIC, Log, MissingGeneration, position, split
+from tickets.storage.log import Log, MissingGeneration
 
 log = logging.getLogger(__name__)
 

@@ -33,9 +33,10 @@ from tickets.core.ports import (
 from tickets.storage import opening, snapshot
 from tickets.storage.codec import event_to_record, parse_time, ticket_to_record
 from tickets.storage.files import identity, unlink_quietly
+from tickets.storage.framing import split
 from tickets.storage.index import TicketIndex
 from tickets.storage.locks import FileLock
-from tickets.storage.log import Log, MissingGeneration, split
+from tickets.storage.log import Log, MissingGeneration
 
 log = logging.getLogger(__name__)
 MIN_FOLD_BYTES = 4 * 1024 * 1024  # the default of TICKETS_FOLD_BYTES
