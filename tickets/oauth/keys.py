@@ -14,6 +14,7 @@ from tickets.core.ports import RecordStore
 from tickets.oauth.freshness import Freshness
 
 LEEWAY = 5  # seconds of clock skew tolerated on exp/nbf/iat
+REBUILD_EVERY = 60  # seconds: a key retired longer ago than the longest token lives leaves the JWKS this late at most
 VERIFIED_CACHE_SIZE = 10_000  # tokens per worker whose signature need not be checked again
 
 
@@ -127,16 +128,16 @@ class KeyRing:
     def _keys(self, refresh: bool = False):
         """(signing key, KeySet of published keys), rebuilt when the key records changed (see
         tickets.oauth.freshness), when asked to, and each minute so retired keys leave the JWKS on time."""
-        if self._freshness.stale() or refresh or clock.monotonic() - self._built_at > 60:
+        overdue = clock.monotonic() - self._built_at > REBUILD_EVERY
+        if self._freshness.stale() or refresh or overdue:
             fingerprint = tuple(sorted((kid, record.get("retired")) for kid, record in self.records.all().items()))
-            if fingerprint != self._seen or clock.monotonic() - self._built_at > 60:
+            if fingerprint != self._seen or overdue:
                 current = self._current_record()
                 if current is None:
                     raise InvalidToken("no signing key")
                 self._signer = _import(current["jwk"])
                 self._published = KeySet([_import(record["jwk"]) for record in self._published_records()])
-                self._seen = fingerprint
-            self._built_at = clock.monotonic()
+                self._seen, self._built_at = fingerprint, clock.monotonic()
         return self._signer, self._published
 
     def _current_record(self) -> dict | None:
