@@ -65,7 +65,12 @@ def json_object(raw: bytes, where: str) -> dict:
     return found
 
 
-def write_file_atomically(path: str, payload: bytes, durable: bool = True, before_rename=None) -> int:
+def compact_json(value) -> bytes:
+    """`value` as the data files hold it: compact JSON, no NaN or Infinity (ValueError)."""
+    return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
+
+
+def write_file_atomically(path: str, payload: bytes, before_rename=None) -> int:
     """Replace `path` with `payload` all at once; returns an open fd of the new file.
 
     `before_rename(fd)`, if given, is called once the new file is complete (and synced), before it
@@ -77,8 +82,7 @@ def write_file_atomically(path: str, payload: bytes, durable: bool = True, befor
         view = memoryview(payload)
         while view:
             view = view[os.write(fd, view) :]
-        if durable:
-            os.fsync(fd)
+        os.fsync(fd)
         if before_rename is not None:
             before_rename(fd)
         os.replace(temp_path, path)
@@ -86,8 +90,7 @@ def write_file_atomically(path: str, payload: bytes, durable: bool = True, befor
         os.close(fd)
         unlink_quietly(temp_path)
         raise
-    if durable:
-        fsync_folder(folder)
+    fsync_folder(folder)
     return fd
 
 
@@ -114,9 +117,8 @@ class AtomicJSONStorage(Storage):
     and mtime it had (an edit in place by someone else is noticed too).
     """
 
-    def __init__(self, path: str, durable: bool = True):
+    def __init__(self, path: str):
         self.path = path
-        self.durable = durable
         self._data = None
         self._fd = None
         self._stamp = None
@@ -135,8 +137,7 @@ class AtomicJSONStorage(Storage):
 
     def write(self, data) -> None:
         try:
-            payload = json.dumps(data, separators=(",", ":"), allow_nan=False).encode()
-            fd = write_file_atomically(self.path, payload, self.durable)
+            fd = write_file_atomically(self.path, compact_json(data))
         except (OSError, ValueError) as error:
             self._forget()  # TinyDB already changed the cached dict in place
             reason = getattr(error, "strerror", None) or str(error)

@@ -12,6 +12,7 @@ import os
 import re
 
 from tickets.core.ports import CorruptStore, StorageError
+from tickets.storage.snapshot import data_file_object
 
 ENTRY = re.compile(r"^tickets\.(\d{12})\.journal$")
 
@@ -24,7 +25,7 @@ def journal_entries(folder: str) -> dict[int, str]:
 
 def read_tickets(snapshot_path: str, data: bytes) -> dict[str, dict]:
     """Every ticket record of a format-1 folder: the snapshot, then the journal entries it has not folded."""
-    snapshot = _parse(snapshot_path, data)
+    snapshot = data_file_object(snapshot_path, data)
     tickets = snapshot.get("tickets", {})
     if not isinstance(tickets, dict) or not all(isinstance(record, dict) for record in tickets.values()):
         raise CorruptStore(f"{snapshot_path} is not a valid data file (table 'tickets'); it was left untouched")
@@ -35,16 +36,6 @@ def read_tickets(snapshot_path: str, data: bytes) -> dict[str, dict]:
         seq += 1
         _apply(records, entries[seq])
     return records
-
-
-def _parse(path: str, data: bytes) -> dict:
-    try:
-        parsed = json.loads(data)
-    except (ValueError, RecursionError) as error:
-        raise CorruptStore(f"{path} is not a valid data file ({error}); it was left untouched") from error
-    if not isinstance(parsed, dict):
-        raise CorruptStore(f"{path} is not a valid data file (the top level is not an object); it was left untouched")
-    return parsed
 
 
 def _folded_seq(snapshot: dict) -> int:

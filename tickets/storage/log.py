@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 from collections.abc import Iterator
 
 from tickets.core.ports import CorruptStore, StorageError
@@ -36,7 +35,6 @@ class Log:
         self.stem = stem
         self.lock = FileLock(os.path.join(folder, f"{stem}.json.lock"))
         self._sync_lock = FileLock(os.path.join(folder, f"{stem}.sync"))
-        self._sync_mutex = threading.Lock()
         self.state = SyncState(os.path.join(folder, f"{stem}.sync"))
         self._files: dict[int, int] = {}  # generation -> open descriptor
         self._pattern = re.compile(rf"^{re.escape(stem)}\.(\d+)\.log$")
@@ -140,7 +138,7 @@ class Log:
             raise StorageError("a write failed and was taken back before it was on disk")
         if self.state.durable >= at and self.state.rollback_due is None:
             return
-        with self._sync_mutex, self._sync_lock:
+        with self._sync_lock:
             failed = self._sync(at, epoch)
         if failed is not None:
             self.roll_back()
@@ -165,7 +163,7 @@ class Log:
 
     def roll_back(self) -> None:
         """Cut the log back to its durable position after a failed sync (write lock, then sync lock)."""
-        with self.lock, self._sync_mutex, self._sync_lock:
+        with self.lock, self._sync_lock:
             at = self.state.rollback_due
             if at is None:
                 return  # another writer did it
@@ -178,7 +176,7 @@ class Log:
 
     def raise_durable(self, at: int) -> None:
         """Record that everything up to `at` is durable (after a sync of our own, e.g. a rotation)."""
-        with self._sync_mutex, self._sync_lock:
+        with self._sync_lock:
             self.state.durable = max(self.state.durable, at)
             self.state.appended = max(self.state.appended, at)
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 
 from tickets.core.ports import CorruptStore, StorageError
 from tickets.storage import legacy, snapshot
 from tickets.storage.codec import check_record
-from tickets.storage.files import identity, json_object, unlink_quietly
+from tickets.storage.files import compact_json, identity, json_object, unlink_quietly
 from tickets.storage.framing import FILE_MAGIC, position, split
 from tickets.storage.index import TicketIndex
 from tickets.storage.log import Log, MissingGeneration
@@ -65,9 +64,8 @@ def convert(tickets_log: Log, snapshot_path: str) -> None:
     data = _read(snapshot_path)
     records = {} if data is None else legacy.read_tickets(snapshot_path, data)
     raws = {ticket_id: encode(record) for ticket_id, record in records.items()}
-    check = TicketIndex()
     for ticket_id, record in records.items():
-        put(check, snapshot_path, ticket_id, raws[ticket_id], record)
+        checked(snapshot_path, ticket_id, record)
     generation = max(tickets_log.generations(), default=0) + 1
     snapshot.write_snapshot(snapshot_path, generation, raws)
     folder = os.path.dirname(snapshot_path) or "."
@@ -123,17 +121,22 @@ def apply(index: TicketIndex, record: dict, path: str) -> None:
 
 
 def put(index: TicketIndex, path: str, ticket_id: str, raw: bytes, record: dict) -> None:
-    """Index one record read from a file; one the service cannot understand makes the file corrupt."""
+    """Index one record read from a file (see checked)."""
+    checked(path, ticket_id, record)
+    index.put(ticket_id, raw, record)
+
+
+def checked(path: str, ticket_id: str, record: dict) -> None:
+    """A record the service cannot understand makes the file that holds it corrupt."""
     try:
         check_record(record)
     except ValueError as error:
         raise CorruptStore(f"{path}: ticket {ticket_id} is not a record this service can read ({error})") from error
-    index.put(ticket_id, raw, record)
 
 
 def encode(record: dict) -> bytes:
     try:
-        return json.dumps(record, separators=(",", ":"), allow_nan=False).encode()
+        return compact_json(record)
     except ValueError as error:
         raise StorageError(f"cannot store a record: {error}") from error
 

@@ -14,10 +14,10 @@ from tickets.storage.locks import FileLock
 class JsonStore:
     """One TinyDB file with its lock: the building block of the repositories below."""
 
-    def __init__(self, path: str, durable: bool = True):
+    def __init__(self, path: str):
         self.path = path
         self.lock = FileLock(path + ".lock")
-        self.db = StrIdTinyDB(path, storage=AtomicJSONStorage, durable=durable)
+        self.db = StrIdTinyDB(path, storage=AtomicJSONStorage)
 
     def table(self, name: str) -> Table:
         return self.db.table(name, cache_size=0)

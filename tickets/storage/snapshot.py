@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterable, Iterator
 
 from tickets.core.ports import CorruptStore, StorageError
-from tickets.storage.files import write_file_atomically
+from tickets.storage.files import compact_json, write_file_atomically
 
 FORMAT = 2
 FORMAT_KEY = "_format (written by ticket service 2 or later; older versions cannot read this folder)"
@@ -67,7 +67,7 @@ def write_snapshot(
     """Replace the snapshot atomically (temp file, fsync, rename, fsync of the folder); `before_rename(fd)`
     is called with the complete new file just before it takes the name."""
     lines = b",\n".join(b'"%s":%s' % (ticket_id.encode(), raw) for ticket_id, raw in records.items())
-    rows = b",\n".join(b'"%s":%s' % (key.encode(), _compact(row)) for key, row in (outbox or {}).items())
+    rows = b",\n".join(b'"%s":%s' % (key.encode(), compact_json(row)) for key, row in (outbox or {}).items())
     payload = (
         header(generation, revoked or {}, webhooks or {}) + lines + (b"\n" if lines else b"")
         + OUTBOX_LINE + b"\n" + rows + (b"\n" if rows else b"") + b"}}\n"
@@ -85,15 +85,13 @@ def read_header(path: str) -> tuple[int, int | None] | None:
         with open(path, "rb") as handle:
             first = handle.readline(HEADER_LIMIT)
             if first.endswith(b'"tickets":{\n') and FORMAT_KEY.encode() in first:
-                meta = _json(path, first[: -len(b',"tickets":{\n')] + b"}")
+                meta = data_file_object(path, first[: -len(b',"tickets":{\n')] + b"}")
             else:
-                meta = _json(path, first + handle.read())
+                meta = data_file_object(path, first + handle.read())
     except FileNotFoundError:
         return None
     except OSError as error:
         raise StorageError(f"cannot read {path}: {error.strerror}") from error
-    if not isinstance(meta, dict):
-        raise CorruptStore(f"{path} is not a valid data file (the top level is not an object); it was left untouched")
     if FORMAT_KEY not in meta:
         return 1, None
     found = meta[FORMAT_KEY].get("version") if isinstance(meta[FORMAT_KEY], dict) else meta[FORMAT_KEY]
@@ -105,11 +103,16 @@ def read_header(path: str) -> tuple[int, int | None] | None:
     return FORMAT, _generation(path, meta)
 
 
-def _json(path: str, data: bytes):
+def data_file_object(path: str, data: bytes) -> dict:
+    """`data` (of the file at `path`, this format or the previous one) parsed; CorruptStore naming the file
+    if it is not JSON or not an object."""
     try:
-        return json.loads(data)
+        found = json.loads(data)
     except (ValueError, RecursionError) as error:
         raise CorruptStore(f"{path} is not a valid data file ({error}); it was left untouched") from error
+    if not isinstance(found, dict):
+        raise CorruptStore(f"{path} is not a valid data file (the top level is not an object); it was left untouched")
+    return found
 
 
 def read_snapshot(path: str, data: bytes) -> Snapshot:
@@ -125,8 +128,8 @@ def read_snapshot(path: str, data: bytes) -> Snapshot:
             records = ((m.group(1).decode(), m.group(2)) for m in matches)
             outbox = {m.group(1).decode(): json.loads(m.group(2)) for m in rows}
             return Snapshot(_generation(path, meta), records, _meta(path, meta), outbox)
-    whole = _json(path, data)
-    tickets = whole.get("tickets") if isinstance(whole, dict) else None
+    whole = data_file_object(path, data)
+    tickets = whole.get("tickets")
     if not isinstance(tickets, dict):
         raise CorruptStore(f"{path} is not a valid data file (no table of tickets); it was left untouched")
     outbox = whole.get("_outbox", {})
@@ -137,7 +140,7 @@ def read_snapshot(path: str, data: bytes) -> Snapshot:
 
 def _encoded(items) -> Iterator[tuple[str, bytes]]:
     for ticket_id, record in items:
-        yield ticket_id, json.dumps(record, separators=(",", ":"), allow_nan=False).encode()
+        yield ticket_id, compact_json(record)
 
 
 def _meta(path: str, meta) -> dict:
@@ -151,10 +154,6 @@ def _meta(path: str, meta) -> dict:
     if not isinstance(webhooks, dict):
         raise CorruptStore(f"{path} lists webhook outcomes it cannot read; it was left untouched")
     return {"revoked": dict(revoked), "webhooks": dict(webhooks)}
-
-
-def _compact(value) -> bytes:
-    return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
 
 
 def _generation(path: str, meta) -> int:
