@@ -29,7 +29,6 @@ class Preview:
 
     ticket: Ticket | None  # None: no such ticket (unknown, used up, or past retention)
     refusal: Refusal | None  # why it cannot be exchanged now; None: it can
-    at: datetime
 
 
 class _ChangedMeanwhile(Exception):
@@ -101,8 +100,8 @@ class Exchanger:
         except TicketNotFound:
             ticket = None
         if ticket is None or ticket.gone(now, self.policy.retention):
-            return Preview(None, Refusal.NOT_FOUND, now)
-        return Preview(ticket, ticket.refusal(now), now)
+            return Preview(None, Refusal.NOT_FOUND)
+        return Preview(ticket, ticket.refusal(now))
 
     def usable(self, ticket: Ticket, now: datetime) -> Ticket:
         """The ticket, if it can be exchanged at `now`; else ExchangeRefused with the reason."""
