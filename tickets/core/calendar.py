@@ -55,9 +55,14 @@ def event_details(ticket: Ticket, join_link: str) -> EventDetails:
     start = start.astimezone(UTC).replace(microsecond=0)
     end = start + timedelta(minutes=ticket.duration_minutes)
     summary = plain_text(ticket.properties.get("title") or "") or DEFAULT_SUMMARY
-    description = plain_text(ticket.properties.get("description") or "")
+    note = plain_text(ticket.properties.get("description") or "")
+    return EventDetails(summary, start, end, note, described(note, join_link))
+
+
+def described(note: str, join_link: str) -> str:
+    """The description as every form of the event shows it: the ticket's own text, then the join link."""
     join = f"Join: {join_link}"
-    return EventDetails(summary, start, end, description, f"{description}\n\n{join}" if description else join)
+    return f"{note}\n\n{join}" if note else join
 
 
 def is_cancelled(ticket: Ticket) -> bool:
@@ -130,13 +135,11 @@ def _fitted(url, details: EventDetails, join_link: str) -> str:
     """The url of (summary, description), the description's own text (then the summary) shortened with an
     ellipsis until it fits a Location header that every browser and proxy accepts; the join link stays whole."""
     note, summary = details.note, details.summary
-    join = f"Join: {join_link}"
-    described = lambda text: f"{text}\n\n{join}" if text else join  # noqa: E731
-    if len(url(summary, described(note))) > MAX_REDIRECT:
-        note = _shortened(lambda text: url(summary, described(text)), note)
-    if len(url(summary, described(note))) > MAX_REDIRECT:
-        summary = _shortened(lambda text: url(text, described(note)), summary)
-    return url(summary, described(note))
+    if len(url(summary, described(note, join_link))) > MAX_REDIRECT:
+        note = _shortened(lambda text: url(summary, described(text, join_link)), note)
+    if len(url(summary, described(note, join_link))) > MAX_REDIRECT:
+        summary = _shortened(lambda text: url(text, described(note, join_link)), summary)
+    return url(summary, described(note, join_link))
 
 
 def _shortened(url_of, text: str) -> str:
