@@ -33,6 +33,10 @@ def _import(jwk: dict):
     return ECKey.import_key(jwk) if jwk["kty"] == "EC" else RSAKey.import_key(jwk)
 
 
+def _header(key) -> dict:
+    return {"alg": key.alg, "kid": key.kid, "typ": "JWT"}
+
+
 def _kid_of(token: str) -> str | None:
     """The kid in a token's header, unverified (only to decide whether to read the keys again)."""
     try:
@@ -81,11 +85,11 @@ class KeyRing:
 
     def sign(self, claims: dict) -> str:
         key = self._keys()[0]
-        return jwt.encode({"alg": key.alg, "kid": key.kid, "typ": "JWT"}, claims, key)
+        return jwt.encode(_header(key), claims, key)
 
-    def kid(self) -> str:
-        """The kid of the signing key."""
-        return self._keys()[0].kid
+    def header(self) -> dict:
+        """The JWT header of what sign() signs now."""
+        return _header(self._keys()[0])
 
     def jwks(self) -> dict:
         return self._keys()[1].as_dict(private=False)

@@ -81,8 +81,9 @@ class TokenSigner:
         """The length of `ticket`'s token: header, claims (as joserfc encodes them) and signature, in base64url."""
         claims = ticket_token_claims(ticket, self.issuer, int(clock.timestamp()), self.ticket_ttl)
         payload = json.dumps(claims, ensure_ascii=False, separators=(",", ":")).encode()
-        header = json.dumps({"alg": self.keys.alg, "kid": self.keys.kid(), "typ": "JWT"}, separators=(",", ":"))
-        signature = SIGNATURE_BYTES[self.keys.alg]
+        header = self.keys.header()
+        signature = SIGNATURE_BYTES[header["alg"]]
+        header = json.dumps(header, separators=(",", ":"))
         return _b64_length(len(header)) + 1 + _b64_length(len(payload)) + 1 + _b64_length(signature)
 
     def client_token(self, client, scope: str) -> dict:
