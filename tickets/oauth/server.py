@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
 from functools import cached_property
 from urllib.parse import unquote
 
@@ -20,6 +19,7 @@ from tickets.oauth.grants import ClientCredentialsGrant, TicketGrant, generate_c
 from tickets.oauth.introspection import Introspection, authenticate_bearer_client
 from tickets.oauth.revocation import Revocation
 from tickets.oauth.services import EXTENSION, OAuthServices, oauth_services
+from tickets.oauth.throttle import peer_address
 
 
 class BodyFirstPayload(FlaskOAuth2Payload):
@@ -61,12 +61,8 @@ def transport_is_secure(request) -> bool:
 
 
 def is_loopback(address: str | None) -> bool:
-    try:
-        parsed = ipaddress.ip_address(address or "")
-    except ValueError:
-        return False
-    mapped = getattr(parsed, "ipv4_mapped", None)
-    return (mapped or parsed).is_loopback
+    parsed = peer_address(address)
+    return parsed is not None and parsed.is_loopback
 
 
 class TicketAuthorizationServer(AuthorizationServer):

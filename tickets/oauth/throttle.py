@@ -11,16 +11,23 @@ WINDOW = 60  # seconds
 IPV6_PREFIX = 64  # one host owns a whole /64: counting its addresses apart would give it 2**64 budgets
 
 
-def throttle_key(address: str | None) -> str:
-    """What failures are counted under: an IPv4-mapped IPv6 address as its IPv4 address, an IPv6 address
-    by its /64 prefix, anything else as it is."""
+def peer_address(address: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """A peer's address as the host it stands for (an IPv4-mapped IPv6 address is its IPv4 address); None
+    if it is no IP address."""
     try:
         parsed = ipaddress.ip_address(address or "")
     except ValueError:
+        return None
+    return (parsed.version == 6 and parsed.ipv4_mapped) or parsed
+
+
+def throttle_key(address: str | None) -> str:
+    """What failures are counted under: an IPv4-mapped IPv6 address as its IPv4 address, an IPv6 address
+    by its /64 prefix, anything else as it is."""
+    parsed = peer_address(address)
+    if parsed is None:
         return address or "unknown"
     if parsed.version == 6:
-        if parsed.ipv4_mapped:
-            return str(parsed.ipv4_mapped)
         return str(ipaddress.IPv6Network((parsed, IPV6_PREFIX), strict=False))
     return str(parsed)
 
