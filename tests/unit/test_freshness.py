@@ -1,4 +1,5 @@
-"""Copies of clients and keys kept in memory: thrown away at once when the store says so, else after a second."""
+"""Copies of clients and keys kept in memory: thrown away at once when the store says so, else after a second;
+and a retired key leaves the JWKS once no token it signed can be alive."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import pytest
 from tickets.core import clock as service_clock
 from tickets.oauth.clients import ClientRegistry
 from tickets.oauth.freshness import MAX_AGE, Freshness
+from tickets.oauth.keys import LEEWAY, REBUILD_EVERY, KeyRing
 
 
 class Records:
@@ -97,3 +99,24 @@ def test_another_workers_deletion_and_rotation_take_effect_within_a_second(monot
     if not versioned:
         monotonic[0] += MAX_AGE
     assert mine.find(client_id) is None
+
+
+TOKEN_TTL = 300
+
+
+def test_a_retired_key_leaves_the_jwks_under_steady_traffic(clock, monkeypatch):
+    """Requests every half second keep finding the copy 'stale' (a second old); that must not keep putting
+    off the rebuild that drops a key whose tokens have all expired."""
+    seconds = [0.0]
+    monkeypatch.setattr(service_clock, "monotonic", lambda: seconds[0])
+    ring = KeyRing(Records(versioned=False), "https://issuer.test", "RS256", TOKEN_TTL)
+    ring.ensure_key()
+    old = ring.header()["kid"]
+    ring.rotate()
+    assert old in {key["kid"] for key in ring.jwks()["keys"]}
+    steps = int((TOKEN_TTL + LEEWAY + REBUILD_EVERY + 2) / 0.5)
+    for _ in range(steps):
+        seconds[0] += 0.5
+        clock.advance(seconds=0.5)
+        published = {key["kid"] for key in ring.jwks()["keys"]}
+    assert old not in published and ring.header()["kid"] in published
