@@ -64,7 +64,8 @@ def profile_exchange(target: Target, phase: dict, step: Pass) -> dict:
     finally:
         spy.send_signal(signal.SIGINT)  # py-spy writes what it has and exits
         spy.wait(timeout=60)
-    samples, rows = top_functions(raw_path.read_text() if raw_path.exists() else "")
+    # py-spy copies names out of the process as they are: one that is not UTF-8 must not end the bench
+    samples, rows = top_functions(raw_path.read_text(errors="replace") if raw_path.exists() else "")
     top_path = OUT / f"{target.prefix}profile_top_{size}.txt"
     lines = [f"{row['inclusive']:7.1%} {row['own']:7.1%}  {row['function']}" for row in rows[:200]]
     top_path.write_text(f"inclusive    own  function ({samples} samples, worker {pid})\n" + "\n".join(lines) + "\n")
