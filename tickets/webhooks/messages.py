@@ -11,19 +11,15 @@ import hashlib
 import hmac
 import json
 
-from schemas.ticket import TicketSchema
+from schemas.ticket import ticket_view
 from tickets.core.domain import TicketEvent, format_time
 
 __all__ = ["body", "encode", "format_time", "headers", "signature"]
 
-TICKET_SCHEMA = TicketSchema()
-
 
 def body(event: TicketEvent) -> bytes:
     """{"type", "timestamp", "data": {"ticket": <as GET returns it, then>, "reason"?}}: the same on every retry."""
-    ticket = TICKET_SCHEMA.dump(event.ticket)
-    ticket["expired"] = event.ticket.expired(event.at)
-    data = {"ticket": ticket}
+    data = {"ticket": ticket_view(event.ticket, event.at)}
     if event.reason is not None:
         data["reason"] = event.reason
     return encode({"type": event.type.value, "timestamp": format_time(event.at), "data": data})
