@@ -67,11 +67,12 @@ def create_app(config: dict | None = None) -> Flask:
     return app
 
 
-def build_services(config) -> Services:
-    """Open (and check) the store and wire the services on it."""
+def build_services(config, keep_tickets: bool = True) -> Services:
+    """Open (and check) the store and wire the services on it (`keep_tickets`: see open_storage)."""
     storage = open_storage(
         config["TICKETS_DATA_DIR"], config["TICKETS_DATABASE_URL"],
         throttle_limit=config["TICKETS_EXCHANGE_FAILURES_PER_MINUTE"], fold_bytes=config["TICKETS_FOLD_BYTES"],
+        keep_tickets=keep_tickets,
     )
     policy = Policy(
         ticket_ttl=config["TICKETS_TICKET_TTL"],

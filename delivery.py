@@ -24,7 +24,8 @@ class WebhookDelivery(DirtyApp):
 
     def init(self) -> None:
         os.nice(NICE)
-        self.services = build_services(load_settings())
+        # The log's ticket records are passed over here: delivering needs only its outbox.
+        self.services = build_services(load_settings(), keep_tickets=False)
         self.thread = threading.Thread(target=self.services.deliverer.serve, name="tickets-deliverer", daemon=True)
         self.thread.start()
 

@@ -238,6 +238,31 @@ def test_a_settle_that_finds_the_log_folded_under_it_keeps_its_outcome(folder, m
         assert (again.event.id, again.attempts) == ("msg_1", 1)
 
 
+def test_the_deliverer_reads_the_outbox_only(folder):
+    """The deliverer's store passes over the log's ticket records (it keeps none, and refuses to answer about
+    tickets rather than answer wrongly), yet sees every event, across a fold; what it settles reaches a worker."""
+    worker = LogTicketStore(_ready(folder))
+    first, second, third = ticket(), ticket(ids(2)[0]), ticket(ids(2)[1])
+    worker.add(first, [TicketEvent("msg_1", EventType.CREATED, NOW, first)])
+    deliverer = LogTicketStore(folder, keep_tickets=False)
+    worker.add(second, [TicketEvent("msg_2", EventType.CREATED, NOW, second)])
+    assert worker.fold()
+    worker.add(third)
+    worker.publish([TicketEvent("msg_3", EventType.DISABLED, NOW, third)])
+    targets = lambda organization_id, event_type: ["ep_a"]  # noqa: E731
+    due = deliverer.outbox_due(time.time(), targets, limit=10)
+    assert [(delivery.event.id, delivery.event.ticket) for delivery in due] == [
+        ("msg_1", first), ("msg_2", second), ("msg_3", third)]
+    assert deliverer._index.records == {} and LogTicketStore(folder, keep_tickets=False)._index.records == {}
+    for refused in (lambda: deliverer.get(first.id), lambda: deliverer.add(ticket(ids(3)[2])), deliverer.count,
+                    deliverer.all, deliverer.fold):
+        with pytest.raises(StorageError, match="outbox only"):
+            refused()
+    deliverer.outbox_settle([Outcome(f"msg_{n}", "ep_a", 1, "delivered", 200, time.time(), None) for n in (1, 2, 3)])
+    assert worker.outbox_backlog(targets)["ep_a"]["pending"] == 0 and worker._index.outbox.events == {}
+    assert [worker.get(one.id) for one in (first, second, third)] == [first, second, third] and worker.count() == 3
+
+
 # --- failures ------------------------------------------------------------------------------------------------------
 
 

@@ -40,19 +40,21 @@ class Storage:
 
 
 def open_storage(
-    data_dir: str, database_url: str = "", throttle_limit: int = 10, fold_bytes: int = 4 * 1024 * 1024
+    data_dir: str, database_url: str = "", throttle_limit: int = 10, fold_bytes: int = 4 * 1024 * 1024,
+    keep_tickets: bool = True,
 ) -> Storage:
     """PostgreSQL if a database URL is given, else the TinyDB files in `data_dir`; checked and ready.
 
     TinyDB only: `throttle_limit` is the failures per minute the throttle counts up to (the file keeps
-    that many per address); the ticket log is folded into the snapshot from `fold_bytes` on.
+    that many per address); the ticket log is folded into the snapshot from `fold_bytes` on; without
+    `keep_tickets` (the webhook deliverer) only the outbox is read from it.
     """
     if database_url:
         return _open_postgres(database_url)
-    return _open_tinydb(data_dir, throttle_limit, fold_bytes)
+    return _open_tinydb(data_dir, throttle_limit, fold_bytes, keep_tickets)
 
 
-def _open_tinydb(data_dir: str, throttle_limit: int, fold_bytes: int) -> Storage:
+def _open_tinydb(data_dir: str, throttle_limit: int, fold_bytes: int, keep_tickets: bool) -> Storage:
     from tickets.storage.counters import MappedThrottleStore
     from tickets.storage.files import check_writable, prepare_data_dir, unlink_quietly
     from tickets.storage.outbox import LogOutbox
@@ -66,7 +68,8 @@ def _open_tinydb(data_dir: str, throttle_limit: int, fold_bytes: int) -> Storage
     records = {name: JsonStore(os.path.join(data_dir, f"{name}.json")) for name in ("clients", "keys", "webhooks")}
     for store in records.values():
         store.check()
-    tickets = LogTicketStore(data_dir, fold_bytes)  # converts an older folder, which has no webhooks.json yet
+    # Opening converts an older folder, which has no webhooks.json yet.
+    tickets = LogTicketStore(data_dir, fold_bytes, keep_tickets)
     for store in records.values():
         store.ensure_exists()
     unlink_quietly(os.path.join(data_dir, "throttle.json"))  # the previous format's counters: they may reset

@@ -15,7 +15,7 @@ from datetime import datetime
 from sortedcontainers import SortedList
 
 from tickets.core.domain import Ticket, TicketStatus
-from tickets.core.ports import TicketPage, TicketQuery
+from tickets.core.ports import StorageError, TicketPage, TicketQuery
 from tickets.storage.codec import parse_time, record_to_ticket
 from tickets.storage.outbox import OutboxState
 
@@ -68,7 +68,10 @@ class TicketIndex:
     """Records by id, entries by id, and (created, id) in order per organization; and what else lives in
     the same log: the revoked tokens (jti: when the token expires) and the webhooks' outbox."""
 
-    def __init__(self):
+    def __init__(self, keep_tickets: bool = True):
+        # False in the webhook deliverer, which reads the log only for its outbox: ticket records are
+        # passed over, and asking it for one is an error rather than an empty answer.
+        self.keeps_tickets = keep_tickets
         self.records: dict[str, bytes] = {}
         self.entries: dict[str, Entry] = {}
         self.by_organization: dict[str, SortedList] = {}
@@ -77,6 +80,8 @@ class TicketIndex:
 
     def put(self, ticket_id: str, raw: bytes, record: dict) -> None:
         """Insert or replace one ticket (`record` is `raw` parsed)."""
+        if not self.keeps_tickets:
+            return
         self.remove(ticket_id)
         entry = Entry.of(record)
         self.records[ticket_id] = raw
@@ -93,12 +98,19 @@ class TicketIndex:
         if not ordered:
             del self.by_organization[entry.organization_id]
 
+    def has(self, ticket_id: str) -> bool:
+        return ticket_id in self._kept()
+
+    def ids(self) -> list[str]:
+        return list(self._kept())
+
     def ticket(self, ticket_id: str) -> Ticket | None:
-        raw = self.records.get(ticket_id)
+        raw = self._kept().get(ticket_id)
         return None if raw is None else record_to_ticket(ticket_id, json.loads(raw))
 
     def page(self, query: TicketQuery) -> TicketPage:
         """One page of the matching tickets, oldest first, and how many match in all."""
+        self._kept()
         now, visible_after = query.now.timestamp(), query.visible_after.timestamp()
         if query.organization_id is None:
             ordered = heapq.merge(*self.by_organization.values())
@@ -114,9 +126,15 @@ class TicketIndex:
 
     def expired(self, expired_before: datetime, consumed_before: datetime) -> list[str]:
         """Ids of tickets expired at or before `expired_before`, or used up at or before `consumed_before`."""
+        self._kept()
         expired, consumed = expired_before.timestamp(), consumed_before.timestamp()
         return [
             ticket_id
             for ticket_id, entry in self.entries.items()
             if entry.expires <= expired or (entry.consumed is not None and entry.consumed <= consumed)
         ]
+
+    def _kept(self) -> dict[str, bytes]:
+        if not self.keeps_tickets:
+            raise StorageError("this process reads the log for the webhooks' outbox only; it keeps no tickets")
+        return self.records

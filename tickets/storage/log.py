@@ -37,10 +37,14 @@ class Log:
         self._sync_lock = FileLock(os.path.join(folder, f"{stem}.sync"))
         self.state = SyncState(os.path.join(folder, f"{stem}.sync"))
         self._files: dict[int, int] = {}  # generation -> open descriptor
+        self._paths: dict[int, str] = {}
         self._pattern = re.compile(rf"^{re.escape(stem)}\.(\d+)\.log$")
 
     def path(self, generation: int) -> str:
-        return os.path.join(self.folder, f"{self.stem}.{generation:08d}.log")
+        path = self._paths.get(generation)
+        if path is None:  # kept: every record read names its file, should it prove corrupt
+            path = self._paths[generation] = os.path.join(self.folder, f"{self.stem}.{generation:08d}.log")
+        return path
 
     def generations(self) -> list[int]:
         """The generations present in the folder, oldest first."""
@@ -204,6 +208,7 @@ class Log:
 
     def forget(self, generation: int) -> None:
         """Close our descriptor of a generation (it was folded into the snapshot)."""
+        self._paths.pop(generation, None)
         fd = self._files.pop(generation, None)
         if fd is not None:
             os.close(fd)

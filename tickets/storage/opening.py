@@ -75,7 +75,9 @@ def convert(tickets_log: Log, snapshot_path: str) -> None:
         log.info("converted %s (%d tickets) to the log format", snapshot_path, len(records))
 
 
-def load(tickets_log: Log, snapshot_path: str) -> tuple[TicketIndex, int, tuple[int, int, int]]:
+def load(
+    tickets_log: Log, snapshot_path: str, keep_tickets: bool = True
+) -> tuple[TicketIndex, int, tuple[int, int, int]]:
     """The state of the snapshot plus the durable log after it: (index, position, snapshot identity)."""
     while True:
         try:
@@ -85,11 +87,11 @@ def load(tickets_log: Log, snapshot_path: str) -> tuple[TicketIndex, int, tuple[
         except OSError as error:
             raise StorageError(f"cannot read {snapshot_path}: {error.strerror}") from error
         loaded = snapshot.read_snapshot(snapshot_path, data)
-        index = TicketIndex()
+        index = TicketIndex(keep_tickets)
         index.revoked.update(loaded.revoked)
         index.outbox.last.update(loaded.webhooks)
         index.outbox.load_rows(loaded.outbox, snapshot_path)
-        for ticket_id, raw in loaded.records:
+        for ticket_id, raw in loaded.records if keep_tickets else ():
             put(index, snapshot_path, ticket_id, raw, json_object(raw, f"{snapshot_path}: ticket {ticket_id}"))
         at = position(loaded.generation, len(FILE_MAGIC))
         try:
@@ -111,6 +113,8 @@ def apply(index: TicketIndex, record: dict, path: str) -> None:
             raise CorruptStore(f"{path} holds a revoked token without an expiry; it was left untouched")
         index.revoked[jti] = expires
     index.outbox.apply(record, path)
+    if not index.keeps_tickets:
+        return
     for ticket_id, fields in changes.items():
         if fields is None:
             index.remove(ticket_id)

@@ -45,14 +45,15 @@ MIN_FOLD_BYTES = 4 * 1024 * 1024  # the default of TICKETS_FOLD_BYTES
 class LogTicketStore:
     """The TicketStore of the TinyDB backend (see tickets.core.ports)."""
 
-    def __init__(self, folder: str, fold_bytes: int = MIN_FOLD_BYTES):
+    def __init__(self, folder: str, fold_bytes: int = MIN_FOLD_BYTES, keep_tickets: bool = True):
         self.folder = folder
         self.fold_bytes = fold_bytes  # a log shorter than this is never folded, however small the snapshot
         self.snapshot_path = os.path.join(folder, "tickets.json")
         self.log = Log(folder, "tickets")
         self._fold_lock = FileLock(os.path.join(folder, "tickets.fold.lock"))
         self._mutex = threading.RLock()  # orders the threads of one worker around the in-memory state
-        self._index = TicketIndex()
+        self.keep_tickets = keep_tickets  # False: the outbox only (the deliverer; see TicketIndex)
+        self._index = TicketIndex(keep_tickets)
         self._position = 0
         self._epoch = -1
         self._snapshot_seen = None  # identity of the snapshot file our state was built from
@@ -74,7 +75,7 @@ class LogTicketStore:
 
     def add(self, ticket: Ticket, events: Sequence[TicketEvent] = ()) -> None:
         with self._writing():
-            if ticket.id in self._index.records:
+            if self._index.has(ticket.id):
                 raise TicketIdTaken(ticket.id)
             self._commit({ticket.id: ticket}, events)
 
@@ -97,7 +98,7 @@ class LogTicketStore:
 
     def all(self) -> list[Ticket]:
         with self._reading():
-            return [self._index.ticket(ticket_id) for ticket_id in list(self._index.records)]
+            return [self._index.ticket(ticket_id) for ticket_id in self._index.ids()]
 
     def list(self, query: TicketQuery) -> TicketPage:
         with self._reading():
@@ -112,7 +113,7 @@ class LogTicketStore:
 
     def count(self) -> int:
         with self._reading():
-            return len(self._index.records)
+            return len(self._index.ids())
 
     # --- the RevocationStore protocol, in the same log -----------------------------------------------
 
@@ -148,7 +149,8 @@ class LogTicketStore:
             finished = seen.outbox.take_finished()
         if not (states or finished):
             return
-        record = {"w": states, "c": finished, "l": last}
+        done = set(finished)  # dropped by this record: what became of them need not be written
+        record = {"w": {event: state for event, state in states.items() if event not in done}, "c": finished, "l": last}
         payload = json.dumps(record, separators=(",", ":")).encode()
         with self._writing(may_fold=False):  # folding is left to the workers
             self._position = self.log.append(payload, self._position)
@@ -185,6 +187,8 @@ class LogTicketStore:
     def fold(self) -> bool:
         """Write every ticket into a new snapshot and start a new log generation; False if another
         process is folding now. Old generations are removed one fold later, for readers still in them."""
+        if not self.keep_tickets:
+            raise StorageError("this process reads the log for the outbox only: its snapshot would lose every ticket")
         if not self._fold_lock.try_acquire():
             return False
         try:
@@ -263,7 +267,7 @@ class LogTicketStore:
         self.log.await_durable(seen, epoch)
         if refused is not None:
             raise refused
-        if may_fold and split(seen)[1] > self._fold_at:
+        if may_fold and self.keep_tickets and split(seen)[1] > self._fold_at:
             self._want_fold()
 
     def _commit(self, changes: dict[str, Ticket | None], events: Sequence[TicketEvent] = ()) -> None:
@@ -318,4 +322,6 @@ class LogTicketStore:
     def _load(self) -> None:
         """Build the in-memory state from the snapshot, then the durable log after it."""
         self._epoch = self.log.state.epoch
-        self._index, self._position, self._snapshot_seen = opening.load(self.log, self.snapshot_path)
+        self._index, self._position, self._snapshot_seen = opening.load(
+            self.log, self.snapshot_path, self.keep_tickets
+        )

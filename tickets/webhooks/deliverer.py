@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 
 from tickets import metrics
@@ -107,7 +107,19 @@ class Deliverer:
             threading.Event().wait(0.02)
 
     def _send_all(self, endpoint: Endpoint | None, endpoint_id: str, deliveries: list[Delivery], began: float):
-        outcomes = []
+        try:
+            self.outbox.settle(self._send_round(endpoint, deliveries, began))
+        except Exception:  # noqa: BLE001  (logged; what was not settled goes out again)
+            log.exception("webhook delivery to %s failed", endpoint_id)
+            self.outbox.forget_plan()
+        finally:
+            with self._lock:
+                self._busy.pop(endpoint_id, None)
+            self._wake.set()
+
+    def _send_round(self, endpoint: Endpoint | None, deliveries: list[Delivery], began: float) -> list[Outcome]:
+        """Send one endpoint's due messages in order, until one fails; what came of each."""
+        outcomes, tally = [], Counter()
         try:
             for index, delivery in enumerate(deliveries):
                 if index and (self._stopping.is_set() or clock.timestamp() + self.timeout > began + ROUND):
@@ -119,17 +131,13 @@ class Deliverer:
                     continue
                 outcome = self._send(endpoint, delivery)
                 outcomes.append(outcome)
+                tally[delivery.event.type.value, outcome.result] += 1
                 if outcome.result != "delivered":  # the receiver is in trouble: the rest waits for its retry
                     outcomes.extend(_later(rest, outcome.next_at) for rest in deliveries[index + 1:])
                     break
-            self.outbox.settle(outcomes)
-        except Exception:  # noqa: BLE001  (logged; what was not settled goes out again)
-            log.exception("webhook delivery to %s failed", endpoint_id)
-            self.outbox.forget_plan()
         finally:
-            with self._lock:
-                self._busy.pop(endpoint_id, None)
-            self._wake.set()
+            _count(tally)
+        return outcomes
 
     def _send(self, endpoint: Endpoint, delivery: Delivery) -> Outcome:
         event, attempts = delivery.event, delivery.attempts + 1
@@ -137,7 +145,6 @@ class Deliverer:
         now = clock.timestamp()
         status = self.sender.post(endpoint.id, endpoint.url, payload,
                                   messages.headers(event.id, payload, endpoint.signing_secrets(now), now))
-        metrics.WEBHOOK_ATTEMPTS.inc()
         if status is not None and 200 <= status < 300:
             result, next_at = "delivered", None
         elif status == 410:
@@ -149,7 +156,6 @@ class Deliverer:
             result, next_at = "gave_up", None
         else:
             result, next_at = "failed", now + RETRIES[attempts - 1]
-        metrics.WEBHOOK_DELIVERIES.labels(event.type.value, result).inc()
         return _outcome(delivery, attempts, result, status, now, next_at)
 
     def _update_gauges(self, now: float) -> None:
@@ -160,6 +166,13 @@ class Deliverer:
         metrics.WEBHOOK_PENDING.set(sum(entry["pending"] for entry in backlog.values()))
         oldest = self.outbox.oldest()
         metrics.WEBHOOK_OLDEST.set(now - oldest if oldest else 0)
+
+
+def _count(tally: Counter) -> None:
+    """The metrics of one round's attempts, counted once per round: each count costs a lock and a write."""
+    metrics.WEBHOOK_ATTEMPTS.inc(sum(tally.values()))
+    for (event_type, result), count in tally.items():
+        metrics.WEBHOOK_DELIVERIES.labels(event_type, result).inc(count)
 
 
 def _outcome(delivery: Delivery, attempts: int, result: str, status, at: float, next_at) -> Outcome:
