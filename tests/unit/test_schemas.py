@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from marshmallow import Schema
+from marshmallow import Schema, post_dump
 
 from schemas.ticket import TicketSchema, ticket_view
 from tickets.core.domain import Ticket, TicketType
@@ -51,3 +51,17 @@ def test_every_declared_field_and_nothing_else():
     ticket = Ticket("ABCDEF", TicketType.MULTI_USE_TICKET, "org", "user", {}, NOW, NOW + timedelta(hours=1))
     assert set(ticket_view(ticket, NOW)) == set(TicketSchema().dump_fields)
     assert TicketSchema(only=["id"]).dump(ticket) == {"id": "ABCDEF"}
+
+
+def test_the_properties_are_a_copy_and_a_subclass_is_marshmallows():
+    ticket = Ticket("ABCDEF", TicketType.MULTI_USE_TICKET, "org", "user", {"a": 1}, NOW, NOW + timedelta(hours=1))
+    dumped = TicketSchema().dump(ticket)
+    dumped["properties"]["a"] = 2
+    assert ticket.properties == {"a": 1}
+
+    class Shouting(TicketSchema):
+        @post_dump
+        def shout(self, data, **kwargs):
+            return {**data, "userId": data["userId"].upper()}
+
+    assert Shouting().dump(ticket)["userId"] == "USER"

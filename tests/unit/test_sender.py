@@ -8,6 +8,7 @@ import ipaddress
 import socket
 import ssl
 import threading
+import time
 
 import pytest
 from cryptography import x509
@@ -15,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tickets.webhooks.sender import MAX_ANSWER, Sender
+from tickets.webhooks.sender import MAX_ANSWER, Sender, _head
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
 
@@ -24,8 +25,9 @@ class ScriptedReceiver:
     """Answers each request with answer(number) (bytes, or None to close the connection without a word);
     keeps each request it read and counts connections."""
 
-    def __init__(self, answer, close_after_each=False, tls: ssl.SSLContext | None = None):
-        self.answer, self.close_after_each, self.tls = answer, close_after_each, tls
+    def __init__(self, answer, close_after_each=False, tls: ssl.SSLContext | None = None, then: bytes = b""):
+        """`then`: sent a moment after each answer, before closing (a 408 on an idle connection, say)."""
+        self.answer, self.close_after_each, self.tls, self.then = answer, close_after_each, tls, then
         self.requests: list[bytes] = []
         self.connections = 0
         self.listener = socket.create_server(("127.0.0.1", 0))
@@ -66,7 +68,10 @@ class ScriptedReceiver:
                 if answer is None:
                     return
                 conn.sendall(answer)
-                if self.close_after_each:
+                if self.then:
+                    time.sleep(0.1)
+                    conn.sendall(self.then)
+                if self.close_after_each or self.then:
                     return
         except OSError:
             pass
@@ -140,6 +145,34 @@ def test_a_long_answer_is_not_read_to_its_end(receivers):
     assert receiver.connections == 2  # the rest of the first answer was never read: its connection was closed
 
 
+def test_what_a_receiver_sends_on_an_idle_connection_is_never_taken_for_an_answer(receivers):
+    """A 408 sent on the kept-alive connection before closing it: the next message goes on a new connection,
+    and its answer is the receiver's answer to it."""
+    receiver = receivers(lambda number: OK if number == 1 else b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n",
+                         then=b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+    sender = Sender(timeout=2)
+    assert sender.post("ep", receiver.url(), b"{}", {}) == 200
+    time.sleep(0.3)
+    assert sender.post("ep", receiver.url(), b"{}", {}) == 201
+    assert receiver.connections == 2 and len(receiver.requests) == 2  # and the second was sent once
+
+
+@pytest.mark.parametrize("answer, status", [
+    (b"HTTP/1.1 200 OK\nContent-Length: 0\n\n", 200),  # bare LF line ends
+    (b"HTTP/1.1 503 Busy\r\nContent-Length: 3\r\n\r\nbusy", 503),  # more than it said
+])
+def test_a_sloppy_answer_still_says_its_status(receivers, answer, status):
+    """The receiver answered, and may have acted on the message: a failed attempt would send it again."""
+    receiver = receivers(lambda number: answer)
+    assert Sender(timeout=2).post("ep", receiver.url(), b"{}", {}) == status
+
+
+def test_the_host_header_is_ascii():
+    head = _head("http://bücher.example:8080/hook?a=1", b"{}", {"webhook-id": "msg_1"})
+    assert head.startswith(b"POST /hook?a=1 HTTP/1.1\r\nHost: xn--bcher-kva.example:8080\r\nContent-Length: 2\r\n")
+    assert b"Host: [fe80::1]\r\n" in _head("http://[fe80::1%25eth0]/hook", b"{}", {})
+
+
 def test_garbage_instead_of_an_answer_is_a_failed_attempt(receivers):
     receiver = receivers(lambda number: b"SSH-2.0-OpenSSH_9.6\r\n")
     assert Sender(timeout=2).post("ep", receiver.url(), b"{}", {}) is None
@@ -150,6 +183,10 @@ def test_garbage_instead_of_an_answer_is_a_failed_attempt(receivers):
     ("http://127.0.0.1:{port}/hook", {"webhook-id": "msg\r\nX-Injected: 1"}),
     ("http://127.0.0.1:{port}/hook", {"webhook-id": "msg\nX-Injected: 1"}),
     ("ftp://127.0.0.1:{port}/hook", {}),
+    ("http://127.0.0.1:{port}/é", {}),
+    ("http://127.0.0.1:{port}/hook", {"Host": "elsewhere.example"}),
+    ("http://127.0.0.1:{port}/hook", {"Content-Length": "0"}),
+    ("http://127.0.0.1:{port}/hook", {"webhook id": "msg_1"}),
 ])
 def test_nothing_is_sent_that_would_split_a_request(receivers, url, headers):
     receiver = receivers(lambda number: OK)

@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterator
 
 from tickets.core.ports import CorruptStore, StorageError
-from tickets.storage.files import FILE_MODE, fsync_folder, json_object
+from tickets.storage.files import FILE_MODE, fsync_folder, json_object, unlink_quietly
 from tickets.storage.framing import FILE_MAGIC, frame, position, split, unframe, whole_record_after
 from tickets.storage.locks import FileLock
 from tickets.storage.sync_state import SyncState
@@ -205,6 +205,12 @@ class Log:
     def sync_everything(self, generation: int) -> None:
         """fdatasync a generation now (start-up, rotation)."""
         os.fdatasync(self._descriptor(generation))
+
+    def remove(self, generation: int) -> None:
+        """Close and delete a generation that a fold has made useless."""
+        path = self.path(generation)
+        self.forget(generation)
+        unlink_quietly(path)
 
     def forget(self, generation: int) -> None:
         """Close our descriptor of a generation (it was folded into the snapshot)."""

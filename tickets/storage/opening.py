@@ -34,8 +34,7 @@ def prepare(tickets_log: Log, snapshot_path: str) -> None:
         if leftover > last:  # made by a fold that failed before its seal: nothing points at it
             if not tickets_log.is_empty(leftover):
                 raise CorruptStore(f"{tickets_log.path(leftover)} follows no seal yet holds records; nothing changed")
-            tickets_log.forget(leftover)
-            unlink_quietly(tickets_log.path(leftover))
+            tickets_log.remove(leftover)
     tickets_log.cut_torn_tail(*split(end))
     tickets_log.sync_everything(last)
     tickets_log.state.reset(end)

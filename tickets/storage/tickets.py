@@ -32,7 +32,7 @@ from tickets.core.ports import (
 )
 from tickets.storage import opening, snapshot
 from tickets.storage.codec import event_to_record, parse_time, ticket_to_record
-from tickets.storage.files import identity, unlink_quietly
+from tickets.storage.files import identity
 from tickets.storage.framing import split
 from tickets.storage.index import TicketIndex
 from tickets.storage.locks import FileLock
@@ -213,8 +213,7 @@ class LogTicketStore:
             self._fold_at = max(self.fold_bytes, self._snapshot_seen[1])
             for old in self.log.generations():
                 if old < generation:
-                    self.log.forget(old)
-                    unlink_quietly(self.log.path(old))
+                    self.log.remove(old)
             return True
         finally:
             self._fold_lock.release()

@@ -26,10 +26,12 @@ log = logging.getLogger(__name__)
 RETRIES = (5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800)  # seconds after the 1st, 2nd, ... failed attempt
 POLL = 0.1  # seconds between looks at the outbox: messages normally leave within a second
 BATCH = 200
-# Seconds one endpoint's round may go on starting sends; each ends within the timeout (at most 60 s), so a
-# round is over long before a PostgreSQL claim runs out (tickets/storage/pg_outbox.py: LEASE, 300 s).
+# Seconds one endpoint's round may go on starting sends; each ends within the timeout (at most 60 s, plus the
+# name lookup), so a round is over long before a PostgreSQL claim runs out (tickets/storage/pg_outbox.py: LEASE,
+# 300 s).
 ROUND = 120.0
 GAUGES_EVERY = 5.0
+COUNT_EVERY = 1.0  # seconds a long round may keep its attempts from the metrics (counting each costs a lock)
 
 
 class Deliverer:
@@ -119,7 +121,7 @@ class Deliverer:
 
     def _send_round(self, endpoint: Endpoint | None, deliveries: list[Delivery], began: float) -> list[Outcome]:
         """Send one endpoint's due messages in order, until one fails; what came of each."""
-        outcomes, tally = [], Counter()
+        outcomes, tally, counted = [], Counter(), clock.monotonic()
         try:
             for index, delivery in enumerate(deliveries):
                 if index and (self._stopping.is_set() or clock.timestamp() + self.timeout > began + ROUND):
@@ -132,6 +134,9 @@ class Deliverer:
                 outcome = self._send(endpoint, delivery)
                 outcomes.append(outcome)
                 tally[delivery.event.type.value, outcome.result] += 1
+                if clock.monotonic() - counted > COUNT_EVERY:
+                    _count(tally)
+                    tally, counted = Counter(), clock.monotonic()
                 if outcome.result != "delivered":  # the receiver is in trouble: the rest waits for its retry
                     outcomes.extend(_later(rest, outcome.next_at) for rest in deliveries[index + 1:])
                     break
@@ -169,7 +174,7 @@ class Deliverer:
 
 
 def _count(tally: Counter) -> None:
-    """The metrics of one round's attempts, counted once per round: each count costs a lock and a write."""
+    """The metrics of a round's attempts so far (counted in bulk: each count takes a lock and writes a file)."""
     metrics.WEBHOOK_ATTEMPTS.inc(sum(tally.values()))
     for (event_type, result), count in tally.items():
         metrics.WEBHOOK_DELIVERIES.labels(event_type, result).inc(count)
