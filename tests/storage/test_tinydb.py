@@ -263,6 +263,33 @@ def test_the_deliverer_reads_the_outbox_only(folder):
     assert [worker.get(one.id) for one in (first, second, third)] == [first, second, third] and worker.count() == 3
 
 
+def test_the_deliverer_lets_a_worker_sync_its_records(folder):
+    """At the lowest priority the deliverer must not hold the sync lock the workers queue on: its settle waits
+    for a worker's group commit to cover it. With no worker writing, it syncs itself after SYNC_PATIENCE."""
+    worker = LogTicketStore(_ready(folder))
+    first = ticket()
+    worker.add(first, [TicketEvent("msg_1", EventType.CREATED, NOW, first)])
+    deliverer = LogTicketStore(folder, keep_tickets=False)
+    targets = lambda organization_id, event_type: ["ep_a"]  # noqa: E731
+    deliverer.outbox_due(time.time(), targets, limit=10)
+    _, syncs = worker.log.state.counts
+    settled = threading.Thread(target=deliverer.outbox_settle,
+                               args=([Outcome("msg_1", "ep_a", 1, "delivered", 200, time.time(), None)],))
+    started = time.monotonic()
+    settled.start()
+    time.sleep(store_module.SYNC_PATIENCE / 5)
+    worker.add(ticket(ids(1)[0]))  # its sync covers the deliverer's record, appended before it
+    settled.join(5)
+    assert worker.log.state.counts[1] == syncs + 1 and time.monotonic() - started < store_module.SYNC_PATIENCE
+    assert worker.outbox_backlog(targets)["ep_a"]["pending"] == 0  # durable, so the worker has read it
+
+    _, syncs = worker.log.state.counts
+    started = time.monotonic()
+    deliverer.publish([TicketEvent("msg_2", EventType.DISABLED, NOW, first)])
+    assert time.monotonic() - started >= store_module.SYNC_PATIENCE * 0.9
+    assert worker.log.state.counts[1] == syncs + 1 and worker.log.state.durable >= deliverer._position
+
+
 # --- failures ------------------------------------------------------------------------------------------------------
 
 

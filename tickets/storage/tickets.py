@@ -40,6 +40,7 @@ from tickets.storage.log import Log, MissingGeneration
 
 log = logging.getLogger(__name__)
 MIN_FOLD_BYTES = 4 * 1024 * 1024  # the default of TICKETS_FOLD_BYTES
+SYNC_PATIENCE = 0.05  # seconds the deliverer waits for a worker's sync to cover its record
 
 
 class LogTicketStore:
@@ -53,6 +54,10 @@ class LogTicketStore:
         self._fold_lock = FileLock(os.path.join(folder, "tickets.fold.lock"))
         self._mutex = threading.RLock()  # orders the threads of one worker around the in-memory state
         self.keep_tickets = keep_tickets  # False: the outbox only (the deliverer; see TicketIndex)
+        # The deliverer runs at the lowest priority: rather than hold the sync lock the workers queue on (and
+        # be preempted holding it), it lets their next group commit cover its records, syncing itself only
+        # when none comes within SYNC_PATIENCE.
+        self._patience = 0.0 if keep_tickets else SYNC_PATIENCE
         self._index = TicketIndex(keep_tickets)
         self._position = 0
         self._epoch = -1
@@ -248,7 +253,7 @@ class LogTicketStore:
             self._catch_up(to_end=False)
             yield
             seen, epoch = self._position, self._epoch
-        self.log.await_durable(seen, epoch)  # a write of this worker's other threads may not be synced yet
+        self.log.await_durable(seen, epoch, self._patience)  # this process's other threads' writes
 
     @contextmanager
     def _writing(self, may_fold: bool = True):
@@ -263,7 +268,7 @@ class LogTicketStore:
             except Exception as error:  # noqa: BLE001  (re-raised below, once the state it saw is durable)
                 refused = error
             seen, epoch = self._position, self._epoch
-        self.log.await_durable(seen, epoch)
+        self.log.await_durable(seen, epoch, self._patience)
         if refused is not None:
             raise refused
         if may_fold and self.keep_tickets and split(seen)[1] > self._fold_at:
