@@ -69,8 +69,8 @@ class TicketIndex:
     the same log: the revoked tokens (jti: when the token expires) and the webhooks' outbox."""
 
     def __init__(self, keep_tickets: bool = True):
-        # False in the webhook deliverer, which reads the log only for its outbox: ticket records are
-        # passed over, and asking it for one is an error rather than an empty answer.
+        # False in the webhook deliverer, which reads the log only for its outbox: tickets.storage.opening
+        # passes ticket records over, and asking it for one is an error rather than an empty answer.
         self.keeps_tickets = keep_tickets
         self.records: dict[str, bytes] = {}
         self.entries: dict[str, Entry] = {}
@@ -80,8 +80,6 @@ class TicketIndex:
 
     def put(self, ticket_id: str, raw: bytes, record: dict) -> None:
         """Insert or replace one ticket (`record` is `raw` parsed)."""
-        if not self.keeps_tickets:
-            return
         self.remove(ticket_id)
         entry = Entry.of(record)
         self.records[ticket_id] = raw
@@ -103,6 +101,9 @@ class TicketIndex:
 
     def ids(self) -> list[str]:
         return list(self._kept())
+
+    def count(self) -> int:
+        return len(self._kept())
 
     def ticket(self, ticket_id: str) -> Ticket | None:
         raw = self._kept().get(ticket_id)

@@ -118,7 +118,7 @@ class LogTicketStore:
 
     def count(self) -> int:
         with self._reading():
-            return len(self._index.ids())
+            return self._index.count()
 
     # --- the RevocationStore protocol, in the same log -----------------------------------------------
 

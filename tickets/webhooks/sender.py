@@ -16,6 +16,7 @@ import select
 import socket
 import ssl
 from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 import httptools
@@ -87,14 +88,13 @@ class _Connection:
 
     @classmethod
     def open(cls, url: str, tls: ssl.SSLContext, deadline: float) -> _Connection:
-        parts = urlsplit(url)
-        host = parts.hostname.partition("%")[0]  # an IPv6 zone names the interface, not the receiver
-        sock = _connect(host, parts.port or (443 if parts.scheme == "https" else 80), deadline)
+        target = _target(url)
+        sock = _connect(target.host, target.port, deadline)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if parts.scheme == "https":
+            if target.tls:
                 sock.settimeout(_left(deadline))  # the handshake gets what is left too
-                sock = tls.wrap_socket(sock, server_hostname=host)
+                sock = tls.wrap_socket(sock, server_hostname=target.host)
         except BaseException:
             sock.close()
             raise
@@ -201,23 +201,32 @@ def _head(url: str, payload: bytes, headers: dict[str, str]) -> bytes:
     if any("\r" in line or "\n" in line for line in lines) or any(
             UNSAFE.intersection(name) or ":" in name or name.lower() in OURS for name in headers):
         raise ValueError("a header that cannot be sent")
-    return "\r\n".join([_start(url), f"Content-Length: {len(payload)}", *lines]).encode("ascii") + b"\r\n\r\n"
+    start = _target(url).start
+    return "\r\n".join([start, f"Content-Length: {len(payload)}", *lines]).encode("ascii") + b"\r\n\r\n"
+
+
+class _Target(NamedTuple):
+    host: str  # in its ASCII form, without an IPv6 zone (it names our interface, not the receiver)
+    port: int
+    tls: bool
+    start: str  # `POST <path> HTTP/1.1` and the Host header
 
 
 @functools.lru_cache(maxsize=1024)
-def _start(url: str) -> str:
-    """`POST <target> HTTP/1.1` and the Host header of a URL (worked out once per URL)."""
+def _target(url: str) -> _Target:
+    """Where a URL's messages go and how their requests begin (worked out once per URL)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("not an http(s) URL")
     host = parts.hostname.partition("%")[0].encode("idna").decode("ascii")  # bücher.example: xn--bcher-kva.example
-    host = f"[{host}]" if ":" in host else host
+    header = f"[{host}]" if ":" in host else host
     if parts.port:
-        host = f"{host}:{parts.port}"
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    if UNSAFE.intersection(target + host) or not target.isascii():
+        header = f"{header}:{parts.port}"
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    if UNSAFE.intersection(path + header) or not path.isascii():
         raise ValueError("a URL that cannot be sent in a request line")
-    return f"POST {target} HTTP/1.1\r\nHost: {host}"
+    tls = parts.scheme == "https"
+    return _Target(host, parts.port or (443 if tls else 80), tls, f"POST {path} HTTP/1.1\r\nHost: {header}")
 
 
 def _connect(host: str, port: int, deadline: float) -> socket.socket:
