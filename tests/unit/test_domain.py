@@ -1,6 +1,10 @@
 """tickets/core/domain.py without Flask or storage: types, statuses, refusals, retention, wire times."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tickets.core.domain import Policy, Refusal, Ticket, TicketStatus, TicketType, format_time
 from tickets.core.rules import validity_window
@@ -72,3 +76,11 @@ def test_format_time_is_utc_with_z():
     """Times leave the service as RFC 3339 UTC with Z."""
     assert format_time(datetime(2030, 1, 1, 10, 0, tzinfo=UTC)) == "2030-01-01T10:00:00.000Z"
     assert format_time(None) is None
+
+
+@given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.sampled_from(
+    [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-11)), ZoneInfo("UTC")])))
+def test_format_time_writes_what_isoformat_would(value):
+    """The hand-written format is isoformat's, in UTC, to the millisecond, with a Z, for any aware time."""
+    expected = value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    assert format_time(value) == expected

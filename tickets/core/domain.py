@@ -202,10 +202,14 @@ def parse_rfc3339(value: str) -> datetime | None:
 
 
 def format_time(value: datetime | None) -> str | None:
-    """RFC 3339 in UTC with a Z, to the millisecond."""
+    """RFC 3339 in UTC with a Z, to the millisecond (written out by hand: twice as fast as isoformat, and every
+    ticket in every answer and webhook message has three or four of these)."""
     if value is None:
         return None
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (
+        value.year, value.month, value.day, value.hour, value.minute, value.second, value.microsecond // 1000)
 
 
 @dataclass(frozen=True)
