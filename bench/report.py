@@ -197,11 +197,17 @@ def webhooks_section(results: dict) -> list[str]:
     hooks = phase_of(results, size).get("webhooks") if size in sizes_of(results) else None
     if not hooks:
         return []
-    lines = ["", "| round | without: req/s | p99 ms | with one endpoint: req/s | p99 ms | all delivered after |",
-             "| ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = ["", "| round | without: req/s | p99 ms | with one endpoint: req/s | p99 ms | with ÷ without: req/s | p99 "
+             "| all delivered after |", "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for number, (off, on, drain) in enumerate(zip(hooks["without"], hooks["with"], hooks["drain_s"], strict=True), 1):
         lines.append(f"| {number} | {off['rps']:.0f} | {ms(off['p99_ms'])} | {on['rps']:.0f} | {ms(on['p99_ms'])} "
-                     f"| {drain:.1f} s |")
+                     f"| {on['rps'] / off['rps']:.2f}× | {on['p99_ms'] / off['p99_ms']:.2f}× | {drain:.1f} s |")
+    paired = hooks.get("paired")
+    if paired:
+        lines += ["", f"Each round's own ratio (its two runs back to back), median over the rounds: req/s "
+                      f"{paired['rps_ratio']:.2f}× (from {paired['rps_range'][0]:.2f}× to {paired['rps_range'][1]:.2f}×), "
+                      f"p99 {paired['p99_ratio']:.2f}× (from {paired['p99_range'][0]:.2f}× to {paired['p99_range'][1]:.2f}×). "
+                      "The targets above take the ratio of the medians."]
     lines.append("")
     for key, when in (("load_latency", "under that load"), ("trickle_latency", "at 20 exchanges a second")):
         got = hooks.get(key) or {}
