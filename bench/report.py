@@ -204,10 +204,10 @@ def webhooks_section(results: dict) -> list[str]:
                      f"| {on['rps'] / off['rps']:.2f}× | {on['p99_ms'] / off['p99_ms']:.2f}× | {drain:.1f} s |")
     paired = hooks.get("paired")
     if paired:
+        spread = {key: "{:.2f}× (from {:.2f}× to {:.2f}×)".format(paired[f"{key}_ratio"], *paired[f"{key}_range"])
+                  for key in ("rps", "p99")}
         lines += ["", f"Each round's own ratio (its two runs back to back), median over the rounds: req/s "
-                      f"{paired['rps_ratio']:.2f}× (from {paired['rps_range'][0]:.2f}× to {paired['rps_range'][1]:.2f}×), "
-                      f"p99 {paired['p99_ratio']:.2f}× (from {paired['p99_range'][0]:.2f}× to {paired['p99_range'][1]:.2f}×). "
-                      "The targets above take the ratio of the medians."]
+                      f"{spread['rps']}, p99 {spread['p99']}. The targets above take the ratio of the medians."]
     lines.append("")
     for key, when in (("load_latency", "under that load"), ("trickle_latency", "at 20 exchanges a second")):
         got = hooks.get(key) or {}
