@@ -175,6 +175,8 @@ class Deliverer:
 
 def _count(tally: Counter) -> None:
     """The metrics of a round's attempts so far (counted in bulk: each count takes a lock and writes a file)."""
+    if not tally:  # nothing tried since the last count (or a round of dropped deliveries only)
+        return
     metrics.WEBHOOK_ATTEMPTS.inc(sum(tally.values()))
     for (event_type, result), count in tally.items():
         metrics.WEBHOOK_DELIVERIES.labels(event_type, result).inc(count)
