@@ -2,9 +2,7 @@
 its own beside the HTTP workers, started, restarted and stopped with them (no extra process to start).
 
 A process of its own, so that delivering never holds a worker's interpreter lock; at the lowest priority, so
-that on a busy machine requests come first and messages wait a little (they are durable). It keeps the outbox
-at nice 19 (it takes the log's lock for that); the POSTs go out from a child process under SCHED_IDLE, which
-runs only on CPU time nothing else wants (tickets.webhooks.sending_process).
+that on a busy machine requests come first and messages wait a little (they are durable).
 """
 
 from __future__ import annotations
@@ -16,7 +14,6 @@ from gunicorn.dirty.app import DirtyApp
 
 from app import build_services
 from tickets.config import load_settings
-from tickets.webhooks.sending_process import SendingProcess
 
 NICE = 19
 STOP_WAIT = 20.0  # seconds to let messages on their way be answered when gunicorn stops
@@ -29,8 +26,6 @@ class WebhookDelivery(DirtyApp):
         os.nice(NICE)
         # The log's ticket records are passed over here: delivering needs only its outbox.
         self.services = build_services(load_settings(), keep_tickets=False)
-        deliverer = self.services.deliverer
-        deliverer.rounds = SendingProcess(deliverer.timeout)
         self.thread = threading.Thread(target=self.services.deliverer.serve, name="tickets-deliverer", daemon=True)
         self.thread.start()
 

@@ -115,10 +115,6 @@ class Server:
         """The webhook deliverer: the dirty arbiter's child (none for a checkout without webhooks)."""
         return [child for pid in _children(self.proc.pid) for child in _children(pid)]
 
-    def sending_pids(self) -> list[int]:
-        """The deliverer's child that POSTs (none for a checkout that sends from the deliverer itself)."""
-        return [child for pid in self.deliverer_pids() for child in _children(pid)]
-
     def worker_rss_mb(self, pids: list[int] | None = None) -> list[float]:
         """Each worker's (or each of `pids`') resident memory (VmRSS), in MB."""
         sizes = []

@@ -217,9 +217,6 @@ def webhooks_section(results: dict) -> list[str]:
     rss = hooks.get("deliverer_rss_mb") or []
     if rss:
         lines.append(f"- The deliverer process (gunicorn's dirty worker): VmRSS {max(rss):.1f} MB.")
-    sending = hooks.get("sending_rss_mb") or []
-    if sending:
-        lines.append(f"- Its sending process (`tickets.webhooks.sending_process`): VmRSS {max(sending):.1f} MB.")
     return lines + [""]
 
 

@@ -131,7 +131,6 @@ def measure_webhooks(target: Target, phase: dict) -> dict:
         with Endpoint(target, receiver.url):
             result["trickle_latency"] = percentiles(trickle(target, receiver))
             result["deliverer_rss_mb"] = target.server.worker_rss_mb(target.server.deliverer_pids())
-            result["sending_rss_mb"] = target.server.worker_rss_mb(target.server.sending_pids())
     finally:
         receiver.stop()
     result["load_latency"] = percentiles(result["load_latency"])

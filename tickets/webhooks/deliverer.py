@@ -4,8 +4,6 @@ files one process at a time; on PostgreSQL whoever claims a delivery).
 
 Each endpoint's due messages go out in order on a thread of its own, so a slow or dead receiver holds up
 only itself; a round sends for at most ROUND seconds, so it ends well inside PostgreSQL's claim (LEASE).
-The POSTs themselves happen where self.rounds says: in the service, in a process of their own at idle
-priority (tickets.webhooks.sending_process); elsewhere in the round's thread.
 A non-2xx answer, a timeout or a refused connection is retried after about 5 s, 30 s, 2 min, 10 min,
 30 min, 1 h, 2 h, 4 h and 8 h, then given up; 410 Gone disables the endpoint.
 """
@@ -22,7 +20,7 @@ from tickets.core import clock
 from tickets.core.ports import Delivery, Outbox, Outcome, StorageError
 from tickets.webhooks import messages
 from tickets.webhooks.endpoints import Endpoint, WebhookRegistry
-from tickets.webhooks.rounds import Attempt, InThread, Rounds
+from tickets.webhooks.sender import Sender
 
 log = logging.getLogger(__name__)
 RETRIES = (5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800)  # seconds after the 1st, 2nd, ... failed attempt
@@ -33,16 +31,17 @@ BATCH = 200
 # 300 s).
 ROUND = 120.0
 GAUGES_EVERY = 5.0
+COUNT_EVERY = 1.0  # seconds a long round may keep its attempts from the metrics (counting each costs a lock)
 
 
 class Deliverer:
     """Sends what the outbox says is due, records what came of it."""
 
-    def __init__(self, outbox: Outbox, registry: WebhookRegistry, timeout: float, rounds: Rounds | None = None):
+    def __init__(self, outbox: Outbox, registry: WebhookRegistry, timeout: float):
         self.outbox = outbox
         self.registry = registry
         self.timeout = timeout
-        self.rounds = rounds or InThread(timeout)  # the service's: a SendingProcess (delivery.py)
+        self.sender = Sender(timeout)
         self._busy: dict[str, threading.Thread] = {}  # endpoints with messages on their way, and their thread
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -62,12 +61,10 @@ class Deliverer:
             self._wake.wait(POLL)
             self._wake.clear()
         self._stopping.set()
-        self.rounds.stop()
         with self._lock:
-            threads = list(self._busy.values())
-        for thread in threads:
+            rounds = list(self._busy.values())
+        for thread in rounds:
             thread.join()
-        self.rounds.close()
 
     def stop(self) -> None:
         """Ask serve() to return (from a signal handler or another thread)."""
@@ -87,7 +84,7 @@ class Deliverer:
         for delivery in due:
             by_endpoint[delivery.endpoint_id].append(delivery)
         endpoints = self.registry.endpoints()
-        self.rounds.keep_only(endpoints.keys() | busy)
+        self.sender.keep_only(endpoints.keys() | busy)
         for endpoint_id, deliveries in by_endpoint.items():
             thread = threading.Thread(
                 target=self._send_all, args=(endpoints.get(endpoint_id), endpoint_id, deliveries, now),
@@ -124,22 +121,35 @@ class Deliverer:
 
     def _send_round(self, endpoint: Endpoint | None, deliveries: list[Delivery], began: float) -> list[Outcome]:
         """Send one endpoint's due messages in order, until one fails; what came of each."""
-        if endpoint is None or endpoint.disabled:  # deleted, or disabled (410) meanwhile
-            return [_dropped(delivery) for delivery in deliveries]
-        bodies = [(delivery.event.id, messages.body(delivery.event)) for delivery in deliveries]
-        attempts = self.rounds.send(endpoint, bodies, began + ROUND)
-        tried = deliveries[:len(attempts)]
-        outcomes = [self._judge(endpoint, delivery, attempt) for delivery, attempt in zip(tried, attempts, strict=True)]
-        _count(Counter((delivery.event.type.value, outcome.result)
-                       for delivery, outcome in zip(tried, outcomes, strict=True)))
-        # Not tried: after a failure, due with its retry (the receiver is in trouble); else (stopping, or the round
-        # went on long enough) due again at once.
-        next_at = outcomes[-1].next_at if outcomes and outcomes[-1].result != "delivered" else None
-        return outcomes + [_later(rest, next_at) for rest in deliveries[len(attempts):]]
+        outcomes, tally, counted = [], Counter(), clock.monotonic()
+        try:
+            for index, delivery in enumerate(deliveries):
+                if index and (self._stopping.is_set() or clock.timestamp() + self.timeout > began + ROUND):
+                    # stopping, or this round has gone on long enough: the rest is due again at once
+                    outcomes.extend(_later(rest, None) for rest in deliveries[index:])
+                    break
+                if endpoint is None or endpoint.disabled:  # deleted, or disabled (410) meanwhile
+                    outcomes.append(_dropped(delivery))
+                    continue
+                outcome = self._send(endpoint, delivery)
+                outcomes.append(outcome)
+                tally[delivery.event.type.value, outcome.result] += 1
+                if clock.monotonic() - counted > COUNT_EVERY:
+                    _count(tally)
+                    tally, counted = Counter(), clock.monotonic()
+                if outcome.result != "delivered":  # the receiver is in trouble: the rest waits for its retry
+                    outcomes.extend(_later(rest, outcome.next_at) for rest in deliveries[index + 1:])
+                    break
+        finally:
+            _count(tally)
+        return outcomes
 
-    def _judge(self, endpoint: Endpoint, delivery: Delivery, attempt: Attempt) -> Outcome:
-        """What an attempt's answer means for the delivery (410 Gone disables the endpoint)."""
-        status, attempts = attempt.status, delivery.attempts + 1
+    def _send(self, endpoint: Endpoint, delivery: Delivery) -> Outcome:
+        event, attempts = delivery.event, delivery.attempts + 1
+        payload = messages.body(event)
+        now = clock.timestamp()
+        status = self.sender.post(endpoint.id, endpoint.url, payload,
+                                  messages.headers(event.id, payload, endpoint.signing_secrets(now), now))
         if status is not None and 200 <= status < 300:
             result, next_at = "delivered", None
         elif status == 410:
@@ -147,11 +157,11 @@ class Deliverer:
             log.warning("webhook endpoint %s answered 410 Gone: disabled", endpoint.id)
             result, next_at = "gone", None
         elif attempts > len(RETRIES):
-            log.warning("webhook %s to %s: gave up after %d attempts", delivery.event.id, endpoint.id, attempts)
+            log.warning("webhook %s to %s: gave up after %d attempts", event.id, endpoint.id, attempts)
             result, next_at = "gave_up", None
         else:
-            result, next_at = "failed", attempt.at + RETRIES[attempts - 1]
-        return _outcome(delivery, attempts, result, status, attempt.at, next_at)
+            result, next_at = "failed", now + RETRIES[attempts - 1]
+        return _outcome(delivery, attempts, result, status, now, next_at)
 
     def _update_gauges(self, now: float) -> None:
         if now - self._gauged < GAUGES_EVERY:
@@ -164,8 +174,8 @@ class Deliverer:
 
 
 def _count(tally: Counter) -> None:
-    """The metrics of a round's attempts (counted in bulk: each count takes a lock and writes a file)."""
-    if not tally:
+    """The metrics of a round's attempts so far (counted in bulk: each count takes a lock and writes a file)."""
+    if not tally:  # nothing tried since the last count (or a round of dropped deliveries only)
         return
     metrics.WEBHOOK_ATTEMPTS.inc(sum(tally.values()))
     for (event_type, result), count in tally.items():
