@@ -316,3 +316,22 @@ def test_the_readme_receiver_verifies_our_messages(app, create_ticket, hooks, te
         assert state["last"]["status"] == 204 and state["pending"] == 0
     finally:
         server.shutdown()
+
+
+def test_planning_looks_at_the_endpoints_once_per_round_not_once_per_event(app, create_ticket, hooks, receiver,
+                                                                            monkeypatch):
+    """Each look at the endpoints' records is a stat of webhooks.json: a round planning 30 events looks once
+    (its gauges and its senders included)."""
+    hooks.add(receiver.url())
+    for _ in range(30):
+        create_ticket()
+    with app.app_context():
+        services = current_services()
+        records = services.webhooks.records
+        looks = []
+        real_version = records.version
+        monkeypatch.setattr(records, "version", lambda: looks.append(1) or real_version())
+        assert services.deliverer.run_once() == 30
+        assert len(looks) == 1
+        services.deliverer.drain()
+    assert len(receiver.wait_for(30)) == 30

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from tickets import metrics
 from tickets.core import clock
-from tickets.core.ports import Delivery, Outbox, Outcome, StorageError
+from tickets.core.ports import Delivery, Outbox, Outcome, StorageError, Targets
 from tickets.webhooks import messages
 from tickets.webhooks.endpoints import Endpoint, WebhookRegistry
 from tickets.webhooks.sender import Sender
@@ -76,14 +76,15 @@ class Deliverer:
         if not self.outbox.lead():
             return 0
         now = clock.timestamp()
-        self._update_gauges(now)
+        endpoints = self.registry.endpoints()
+        targets = self.registry.targets_among(endpoints)
+        self._update_gauges(now, targets)
         with self._lock:
             busy = set(self._busy)
-        due = self.outbox.due(now, self.registry.targets, BATCH, busy)
+        due = self.outbox.due(now, targets, BATCH, busy)
         by_endpoint: dict[str, list[Delivery]] = defaultdict(list)
         for delivery in due:
             by_endpoint[delivery.endpoint_id].append(delivery)
-        endpoints = self.registry.endpoints()
         self.sender.keep_only(endpoints.keys() | busy)
         for endpoint_id, deliveries in by_endpoint.items():
             thread = threading.Thread(
@@ -163,11 +164,11 @@ class Deliverer:
             result, next_at = "failed", now + RETRIES[attempts - 1]
         return _outcome(delivery, attempts, result, status, now, next_at)
 
-    def _update_gauges(self, now: float) -> None:
+    def _update_gauges(self, now: float, targets: Targets) -> None:
         if now - self._gauged < GAUGES_EVERY:
             return
         self._gauged = now
-        backlog = self.outbox.backlog(self.registry.targets)
+        backlog = self.outbox.backlog(targets)
         metrics.WEBHOOK_PENDING.set(sum(entry["pending"] for entry in backlog.values()))
         oldest = self.outbox.oldest()
         metrics.WEBHOOK_OLDEST.set(now - oldest if oldest else 0)

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from tickets.core import clock
 from tickets.core.domain import EventType
-from tickets.core.ports import RecordStore
+from tickets.core.ports import RecordStore, Targets
 from tickets.core.rules import ORGANIZATION_ID_RULE, is_organization_id
 from tickets.oauth.freshness import Freshness
 
@@ -80,6 +80,15 @@ class WebhookRegistry:
     def targets(self, organization_id: str, event_type: EventType) -> list[str]:
         """The endpoints an event of this organization and type is owed to."""
         return [endpoint.id for endpoint in self.endpoints().values() if endpoint.wants(organization_id, event_type)]
+
+    @staticmethod
+    def targets_among(endpoints: dict[str, Endpoint]) -> Targets:
+        """targets() on endpoints the caller read once: the outbox asks once per event it plans, and each look
+        at the records is a stat of webhooks.json (a clock read on PostgreSQL)."""
+        chosen = tuple(endpoints.values())
+        return lambda organization_id, event_type: [
+            endpoint.id for endpoint in chosen if endpoint.wants(organization_id, event_type)
+        ]
 
     def get(self, endpoint_id: str) -> Endpoint:
         record = self.records.get(endpoint_id)
