@@ -79,7 +79,7 @@ class WebhookRegistry:
 
     def targets(self, organization_id: str, event_type: EventType) -> list[str]:
         """The endpoints an event of this organization and type is owed to."""
-        return [endpoint.id for endpoint in self.endpoints().values() if endpoint.wants(organization_id, event_type)]
+        return self.targets_among(self.endpoints())(organization_id, event_type)
 
     @staticmethod
     def targets_among(endpoints: dict[str, Endpoint]) -> Targets:
