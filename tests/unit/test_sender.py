@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tickets.webhooks.sender import MAX_ANSWER, Sender, _head
+from tickets.webhooks.sender import MAX_ANSWER, PIPELINE, Sender, _head
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
 
@@ -71,7 +71,7 @@ class ScriptedReceiver:
                 if self.then:
                     time.sleep(0.1)
                     conn.sendall(self.then)
-                if self.close_after_each or self.then:
+                if self.close_after_each or self.then or b"connection: close" in answer.lower():
                     return
         except OSError:
             pass
@@ -165,6 +165,92 @@ def test_a_sloppy_answer_still_says_its_status(receivers, answer, status):
     """The receiver answered, and may have acted on the message: a failed attempt would send it again."""
     receiver = receivers(lambda number: answer)
     assert Sender(timeout=2).post("ep", receiver.url(), b"{}", {}) == status
+
+
+def messages(count: int) -> list[tuple[bytes, dict]]:
+    return [(b'{"n":%d}' % number, {"webhook-id": f"msg_{number}"}) for number in range(count)]
+
+
+def test_a_proven_connection_carries_messages_pipelined(receivers):
+    """After one short 2xx kept alive, the next messages are written together: this receiver answers them only
+    once all of them have come, so a sender that waited for each answer would get none."""
+    held = 5
+    receiver = receivers(lambda number: OK if number == 1 else (OK * held if number == 1 + held else b""))
+    sender = Sender(timeout=2)
+    assert sender.window("ep", receiver.url()) == 1
+    assert sender.post_many("ep", receiver.url(), messages(1)) == [200]
+    assert sender.window("ep", receiver.url()) == PIPELINE
+    assert sender.post_many("ep", receiver.url(), messages(held)) == [200] * held
+    assert receiver.connections == 1
+    assert [request.rsplit(b"\r\n\r\n", 1)[1] for request in receiver.requests[1:]] == [
+        payload for payload, _ in messages(held)]
+
+
+def test_pipelined_answers_keep_their_order_and_each_its_status(receivers):
+    answers = {1: OK, 2: OK, 3: b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n",
+               4: b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\nok", 5: OK}
+    receiver = receivers(lambda number: answers[number])
+    sender = Sender(timeout=2)
+    sender.post_many("ep", receiver.url(), messages(1))
+    assert sender.post_many("ep", receiver.url(), messages(4)) == [200, 500, 202, 200]
+    assert receiver.connections == 1 and sender.window("ep", receiver.url()) == PIPELINE
+
+
+@pytest.mark.parametrize("first", [
+    b"HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n\r\n" + b"x" * 2000,  # a long answer
+    b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n",  # HTTP/1.0
+    b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n",  # not a 2xx
+])
+def test_only_a_short_2xx_kept_alive_on_http_1_1_proves_a_connection(receivers, first):
+    receiver = receivers(lambda number: first)
+    sender = Sender(timeout=2)
+    sender.post_many("ep", receiver.url(), messages(1))
+    assert sender.window("ep", receiver.url()) == 1
+
+
+def test_a_connection_closed_as_announced_leaves_the_rest_for_a_new_one(receivers):
+    """A receiver that closes after so many requests says so in its last answer: the unanswered go again, on
+    a new connection, still pipelined after it proves itself."""
+    closing = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    receiver = receivers(lambda number: closing if number == 3 else OK)
+    sender = Sender(timeout=2)
+    sender.post_many("ep", receiver.url(), messages(1))
+    assert sender.post_many("ep", receiver.url(), messages(4)) == [200, 200]  # the 3rd answer said close
+    assert sender.window("ep", receiver.url()) == 1  # no connection now
+    assert sender.post_many("ep", receiver.url(), messages(1)) == [200]
+    assert sender.window("ep", receiver.url()) == PIPELINE and receiver.connections == 2
+
+
+def test_a_receiver_that_drops_pipelined_requests_gets_one_at_a_time(receivers):
+    """It answers one of a window and closes without a word: the unanswered are left to the caller to send
+    again, and this endpoint is never pipelined to again."""
+    receiver = receivers(lambda number: None if number == 3 else OK)
+    sender = Sender(timeout=2)
+    sender.post_many("ep", receiver.url(), messages(1))
+    assert sender.post_many("ep", receiver.url(), messages(4)) == [200]
+    assert sender.post_many("ep", receiver.url(), messages(1)) == [200]
+    assert sender.window("ep", receiver.url()) == 1
+    assert sender.window("other", receiver.url()) == 1  # (no connection yet) but others are not judged by it
+    sender.post_many("other", receiver.url(), messages(1))
+    assert sender.window("other", receiver.url()) == PIPELINE
+
+
+def test_a_pipelined_answer_that_never_comes_is_a_failed_attempt(receivers):
+    receiver = receivers(lambda number: b"" if number >= 3 else OK)  # it goes quiet after the 2nd
+    sender = Sender(timeout=0.5)
+    sender.post_many("ep", receiver.url(), messages(1))
+    started = time.monotonic()
+    assert sender.post_many("ep", receiver.url(), messages(3)) == [200, None]
+    assert time.monotonic() - started < 1.5
+    assert sender.window("ep", receiver.url()) == 1
+
+
+def test_more_answers_than_requests_are_none_of_them_trusted(receivers):
+    receiver = receivers(lambda number: OK if number == 1 else OK * 3)
+    sender = Sender(timeout=2)
+    sender.post_many("ep", receiver.url(), messages(1))
+    statuses = sender.post_many("ep", receiver.url(), messages(2))
+    assert statuses == [None] and sender.window("ep", receiver.url()) == 1
 
 
 def test_the_host_header_is_ascii():

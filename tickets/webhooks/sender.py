@@ -6,6 +6,12 @@ Delivery shares the machine with the API, so its cost per message matters: on lo
 Redirects are not followed (a 3xx is a failed attempt); https verifies the receiver's certificate. The timeout
 bounds the whole POST from connecting on: every socket operation gets only the time left of it, so a receiver
 that answers a byte at a time is cut off all the same (the name lookup before it is the resolver's).
+
+Several messages to one endpoint are pipelined (RFC 9112 §9.3.2) once its connection has proven itself: kept
+alive after a short 2xx answer on HTTP/1.1. They are written together, and the answers are read in order, each
+within the timeout of the one before. That takes about a third of the sender's CPU and most of the
+receiver's per message. A receiver that closes the connection with requests unanswered, without saying so,
+is sent one message at a time from then on; the unanswered ones go out again.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import logging
 import select
 import socket
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 from urllib.parse import urlsplit
@@ -26,6 +33,10 @@ from tickets.core import clock
 log = logging.getLogger(__name__)
 MAX_ANSWER = 64 * 1024  # bytes of an answer's body read to keep the connection; a longer one closes it
 READ = 64 * 1024
+PIPELINE = 16  # requests written at once, at most, on a proven connection
+# Pipelining only to receivers whose answers are this short: a window's answers then fit in our receive buffer,
+# so the receiver never stops reading our requests to wait for us to read its answers (no deadlock).
+SHORT_ANSWER = 1024
 # Characters that must not reach a request line or a header: they would end it early or start another.
 UNSAFE = frozenset(chr(code) for code in (*range(0x21), 0x7F))
 OURS = frozenset({"host", "content-length", "transfer-encoding", "connection"})  # written by _head only
@@ -38,6 +49,22 @@ class Sender:
         self.timeout = timeout
         self._connections: dict[str, _Connection] = {}
         self._tls = ssl.create_default_context()
+        self._one_at_a_time: set[str] = set()  # endpoints that dropped pipelined requests: never pipelined again
+
+    def window(self, key: str, url: str) -> int:
+        """How many messages may go out together now: PIPELINE on a connection that has proven itself, else 1."""
+        connection = self._connections.get(key)
+        proven = connection is not None and connection.url == url and connection.proven
+        return PIPELINE if proven and key not in self._one_at_a_time else 1
+
+    def post_many(self, key: str, url: str, requests: Sequence[tuple[bytes, dict[str, str]]]) -> list[int | None]:
+        """Send requests together (as many as window() allowed): the statuses of those answered, in order, then a
+        None if an answer failed. Fewer than the requests: the rest was not sent or not answered (the
+        receiver closed the connection), and goes out again."""
+        connection = self._connections.get(key)
+        if len(requests) == 1 or connection is None or not connection.quiet():  # one alone (on a new connection)
+            return [self.post(key, url, *requests[0])]
+        return self._pipelined(key, connection, requests)
 
     def post(self, key: str, url: str, payload: bytes, headers: dict[str, str]) -> int | None:
         """The answer's status, or None if there was none (timeout, refused, bad URL)."""
@@ -66,6 +93,30 @@ class Sender:
                 return _failed(key, error)
         return None
 
+    def _pipelined(self, key: str, connection: _Connection, requests: Sequence[tuple[bytes, dict[str, str]]],
+                   ) -> list[int | None]:
+        """Write the requests together and read their answers: the statuses of those answered, then a None if an
+        answer failed. A receiver that closes the connection with requests unanswered, without saying so, is
+        sent one message at a time from then on."""
+        try:
+            data = b"".join(_head(connection.url, payload, headers) + payload for payload, headers in requests)
+        except ValueError as error:
+            return [_failed(key, error)]
+        answers = _Answers()
+        try:
+            connection.pipeline(data, answers, len(requests), self.timeout)
+        except (OSError, httptools.HttpParserError, httptools.HttpParserUpgrade, ValueError) as error:
+            _failed(key, error)
+            self._one_at_a_time.add(key)
+            self.close(key)
+            return [*answers.statuses, None]
+        if answers.dropped:
+            log.info("webhook endpoint %s left pipelined requests unanswered: one at a time from now on", key)
+            self._one_at_a_time.add(key)
+        if not answers.keep:
+            self.close(key)
+        return answers.statuses
+
     def close(self, key: str) -> None:
         connection = self._connections.pop(key, None)
         if connection is not None:
@@ -85,6 +136,7 @@ class _Stale(ConnectionError):
 class _Connection:
     url: str
     sock: socket.socket
+    proven: bool = False  # it carried a short 2xx answer, kept alive, on HTTP/1.1: requests may be pipelined
 
     @classmethod
     def open(cls, url: str, tls: ssl.SSLContext, deadline: float) -> _Connection:
@@ -124,7 +176,9 @@ class _Connection:
         try:
             self.sock.settimeout(_left(deadline))
             self.sock.sendall(request)
-            return self._read(answer, deadline)
+            status, keep = self._read(answer, deadline)
+            self.proven = keep and _ok(status) and answer.fit
+            return status, keep
         except (BrokenPipeError, ConnectionResetError) as error:
             if answer.received:
                 raise
@@ -134,6 +188,31 @@ class _Connection:
             if final is None:  # else the receiver did answer (a sloppy body or trailing bytes are its trouble)
                 raise
             return final, False
+
+    def pipeline(self, requests: bytes, answers: _Answers, count: int, timeout: float) -> None:
+        """Write requests, then read up to `count` answers into `answers`, each within `timeout` of the one
+        before (or until the receiver closes the connection)."""
+        parser = answers.parser = httptools.HttpResponseParser(answers)
+        parser.set_dangerous_leniencies(lenient_optional_cr_before_lf=True)
+        deadline = clock.monotonic() + timeout
+        try:
+            self.sock.settimeout(_left(deadline))
+            self.sock.sendall(requests)
+            while len(answers.statuses) < count and answers.keep:
+                self.sock.settimeout(_left(deadline))
+                data = self.sock.recv(READ)
+                if not data:
+                    answers.closed()
+                    break
+                done = len(answers.statuses)
+                parser.feed_data(data)
+                if len(answers.statuses) > done:
+                    deadline = clock.monotonic() + timeout
+        except (BrokenPipeError, ConnectionResetError):  # how a receiver closing with our requests unread looks
+            answers.closed()
+        if len(answers.statuses) > count:
+            answers.statuses.clear()  # out of step: which answer is whose is unknown
+            raise ValueError("more answers than requests")
 
     def _read(self, answer: _Answer, deadline: float) -> tuple[int, bool]:
         parser = answer.parser = httptools.HttpResponseParser(answer)
@@ -171,6 +250,7 @@ class _Answer:
         self.status: int | None = None
         self.keep = False
         self.extra = False
+        self.fit = False  # the final answer would allow pipelining (see SHORT_ANSWER)
 
     def on_message_begin(self) -> None:
         if self.status is not None:  # a second answer to one request: the connection is out of step
@@ -192,7 +272,44 @@ class _Answer:
         status = self.parser.get_status_code()
         if status >= 200 and self.status is None:
             self.status, self.keep = status, self.parser.should_keep_alive()
+            self.fit = self.parser.get_http_version() == "1.1" and self.size <= SHORT_ANSWER
         self.headers_done, self.size = False, 0
+
+
+class _Answers:
+    """httptools' callbacks for pipelined answers: the status of each final answer, in order; whether the
+    receiver keeps the connection; whether it closed it with requests unanswered without saying so."""
+
+    def __init__(self):
+        self.parser: httptools.HttpResponseParser | None = None
+        self.statuses: list[int] = []
+        self.keep = True
+        self.dropped = False
+        self.in_answer = False
+        self.headers_done = False
+
+    def on_message_begin(self) -> None:
+        self.in_answer = True
+
+    def on_headers_complete(self) -> None:
+        self.headers_done = True
+
+    def on_message_complete(self) -> None:
+        self.in_answer = self.headers_done = False
+        status = self.parser.get_status_code()
+        if status >= 200:  # 1xx interim answers are passed over
+            self.statuses.append(status)
+            self.keep = self.parser.should_keep_alive()
+
+    def closed(self) -> None:
+        """The receiver closed the connection: the end of an answer sent without a length, if one was begun."""
+        if self.in_answer:
+            if not (self.headers_done and self.parser.get_status_code() >= 200):
+                raise ConnectionError("the receiver closed the connection in the middle of its answer")
+            self.statuses.append(self.parser.get_status_code())
+        elif self.keep:
+            self.dropped = True
+        self.keep = False
 
 
 def _head(url: str, payload: bytes, headers: dict[str, str]) -> bytes:
@@ -242,6 +359,10 @@ def _connect(host: str, port: int, deadline: float) -> socket.socket:
             sock.close()
             failure = error
     raise failure
+
+
+def _ok(status: int | None) -> bool:
+    return status is not None and 200 <= status < 300
 
 
 def _left(deadline: float) -> float:
