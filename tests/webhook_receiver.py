@@ -1,6 +1,7 @@
 """A real webhook receiver for the tests: an HTTP server on 127.0.0.1 that records every message it gets and
-answers as each path says: /ok (200), /fail/<n> (500 for the first n messages, then 200), /gone (410),
-/slow/<seconds> (sleeps, then 200), /trickle/<seconds> (a 200 sent a byte at a time over that long)."""
+answers as each path says: /ok (200), /fail/<n> (500 for the first n messages, then 200), /fail-at/<n> (500 for
+the n-th message only), /gone (410), /slow/<seconds> (sleeps, then 200), /trickle/<seconds> (a 200 sent a byte
+at a time over that long). It speaks HTTP/1.0 (a connection per message) unless made with keep_alive=True."""
 
 from __future__ import annotations
 
@@ -27,13 +28,21 @@ class Message:
 class Receiver:
     """Start with start(); `url(path)`; the messages so far in `messages` (thread-safe)."""
 
-    def __init__(self):
+    def __init__(self, keep_alive: bool = False):
         self.messages: list[Message] = []
+        self.connections = 0
         self.failures: dict[str, int] = {}
         self.lock = threading.Lock()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
+            def setup(self):
+                super().setup()
+                with receiver.lock:
+                    receiver.connections += 1
+
             def do_POST(self):  # noqa: N802 (http.server's name)
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with receiver.lock:
@@ -70,6 +79,9 @@ class Receiver:
             seen = self.failures.get(path, 0)
             self.failures[path] = seen + 1
             return 500 if seen < int(path.rsplit("/", 1)[1]) else 200
+        if path.startswith("/fail-at/"):
+            seen = self.failures[path] = self.failures.get(path, 0) + 1
+            return 500 if seen == int(path.rsplit("/", 1)[1]) else 200
         return 200
 
     def url(self, path: str = "/ok") -> str:

@@ -24,7 +24,7 @@ from tests.conftest import bearer, exchange, fetch_token, make_client
 from tests.webhook_receiver import Receiver
 from tickets.context import current_services
 from tickets.webhooks import deliverer as deliverer_module
-from tickets.webhooks.sender import Sender
+from tickets.webhooks.sender import PIPELINE, Sender
 
 TICKET = "/security/ticket"
 
@@ -235,6 +235,64 @@ def test_a_long_round_hands_back_what_it_did_not_send(create_ticket, hooks, rece
     assert len(messages) == 3 and len({message.headers["webhook-id"] for message in messages}) == 3
     assert receiver.wait_for(4, "/ok", seconds=0.5) == messages  # none twice
     assert len(handed_back) >= 2 and {outcome.attempts for outcome in handed_back} == {0}
+
+
+def test_a_kept_alive_receiver_gets_a_round_pipelined_each_message_once(create_ticket, hooks, monkeypatch):
+    """The first message proves the connection; the rest go PIPELINE at a time on it, in order, each once."""
+    windows = []
+    real_post_many = Sender.post_many
+    monkeypatch.setattr(Sender, "post_many", lambda self, key, url, requests: windows.append(len(requests))
+                        or real_post_many(self, key, url, requests))
+    receiver = Receiver(keep_alive=True).start()
+    try:
+        endpoint = hooks.add(receiver.url())
+        made = [create_ticket()["id"] for _ in range(40)]
+        hooks.drain()
+        messages = receiver.wait_for(40)
+        assert [message.verified(endpoint["secret"])["data"]["ticket"]["id"] for message in messages] == made
+        assert windows == [1, PIPELINE, PIPELINE, 40 - 1 - 2 * PIPELINE] and receiver.connections == 1
+        assert receiver.wait_for(41, seconds=0.5) == messages  # none twice
+    finally:
+        receiver.stop()
+
+
+def test_a_window_is_only_as_long_as_the_round_has_time_for(app, create_ticket, hooks, monkeypatch):
+    """Each pipelined answer may take the timeout: with two timeouts' worth of ROUND, windows of two."""
+    windows = []
+    real_post_many = Sender.post_many
+    monkeypatch.setattr(Sender, "post_many", lambda self, key, url, requests: windows.append(len(requests))
+                        or real_post_many(self, key, url, requests))
+    receiver = Receiver(keep_alive=True).start()
+    try:
+        hooks.add(receiver.url())
+        for _ in range(7):
+            create_ticket()
+        with app.app_context():
+            timeout = current_services().deliverer.timeout
+        monkeypatch.setattr(deliverer_module, "ROUND", 2.9 * timeout)
+        hooks.drain()
+        assert len(receiver.wait_for(7)) == 7 and windows == [1, 2, 2, 2]
+    finally:
+        receiver.stop()
+
+
+def test_a_failure_inside_a_pipelined_window_holds_back_only_that_message(create_ticket, hooks, monkeypatch):
+    """The 3rd of 10 is answered 500: the ones pipelined after it were answered 200 and are not sent again; it
+    is, with the same id, and the round's rest waits for that retry."""
+    monkeypatch.setattr(deliverer_module, "RETRIES", (0,) * 9)
+    receiver = Receiver(keep_alive=True).start()
+    try:
+        hooks.add(receiver.url("/fail-at/3"))
+        for _ in range(10):
+            create_ticket()
+        for _ in range(3):
+            hooks.drain()
+        messages = receiver.wait_for(11)
+        ids = [message.headers["webhook-id"] for message in messages]
+        assert len(ids) == 11 and len(set(ids)) == 10 and ids[-1] == ids[2]
+        assert receiver.wait_for(12, seconds=0.5) == messages
+    finally:
+        receiver.stop()
 
 
 def test_a_change_that_failed_has_no_event(test_client, auth, create_ticket, data_dir, hooks, receiver,

@@ -25,7 +25,8 @@ ORG = "org-hooks"
 
 @pytest.fixture
 def receiver():
-    started = Receiver().start()
+    """Kept alive, as most receivers are: messages after the first of a round go pipelined."""
+    started = Receiver(keep_alive=True).start()
     yield started
     started.stop()
 

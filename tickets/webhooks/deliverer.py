@@ -3,7 +3,8 @@ gunicorn workers (delivery.py, gunicorn's dirty worker); the outbox says who may
 files one process at a time; on PostgreSQL whoever claims a delivery).
 
 Each endpoint's due messages go out in order on a thread of its own, so a slow or dead receiver holds up
-only itself; a round sends for at most ROUND seconds, so it ends well inside PostgreSQL's claim (LEASE).
+only itself, a window at a time (pipelined where the receiver has shown it can take it: sender.py); a round
+sends for at most ROUND seconds, so it ends well inside PostgreSQL's claim (LEASE).
 A non-2xx answer, a timeout or a refused connection is retried after about 5 s, 30 s, 2 min, 10 min,
 30 min, 1 h, 2 h, 4 h and 8 h, then given up; 410 Gone disables the endpoint.
 """
@@ -24,11 +25,14 @@ from tickets.webhooks.sender import Sender
 
 log = logging.getLogger(__name__)
 RETRIES = (5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800)  # seconds after the 1st, 2nd, ... failed attempt
-POLL = 0.1  # seconds between looks at the outbox: messages normally leave within a second
+# Seconds between looks at the outbox: messages normally leave within a second. A round ending does not bring
+# the next look forward (unless more was due than a look takes), so that under load each round carries a tenth
+# of a second of messages: its fixed costs (the settle above all) are shared, and the deliverer wakes less often.
+POLL = 0.1
 BATCH = 200
-# Seconds one endpoint's round may go on starting sends; each ends within the timeout (at most 60 s, plus the
-# name lookup), so a round is over long before a PostgreSQL claim runs out (tickets/storage/pg_outbox.py: LEASE,
-# 300 s).
+# Seconds one endpoint's round may go on starting sends; each answer comes within the timeout (at most 60 s, plus
+# the name lookup) and a window is only as long as fits, so a round is over long before a PostgreSQL claim runs
+# out (tickets/storage/pg_outbox.py: LEASE, 300 s).
 ROUND = 120.0
 GAUGES_EVERY = 5.0
 COUNT_EVERY = 1.0  # seconds a long round may keep its attempts from the metrics (counting each costs a lock)
@@ -88,7 +92,8 @@ class Deliverer:
         self.sender.keep_only(endpoints.keys() | busy)
         for endpoint_id, deliveries in by_endpoint.items():
             thread = threading.Thread(
-                target=self._send_all, args=(endpoints.get(endpoint_id), endpoint_id, deliveries, now),
+                target=self._send_all,
+                args=(endpoints.get(endpoint_id), endpoint_id, deliveries, now, len(due) == BATCH),
                 name=f"tickets-webhook-{endpoint_id}", daemon=True,
             )
             with self._lock:
@@ -109,7 +114,8 @@ class Deliverer:
                 return
             threading.Event().wait(0.02)
 
-    def _send_all(self, endpoint: Endpoint | None, endpoint_id: str, deliveries: list[Delivery], began: float):
+    def _send_all(self, endpoint: Endpoint | None, endpoint_id: str, deliveries: list[Delivery], began: float,
+                  more_due: bool):
         try:
             self.outbox.settle(self._send_round(endpoint, deliveries, began))
         except Exception:  # noqa: BLE001  (logged; what was not settled goes out again)
@@ -118,47 +124,68 @@ class Deliverer:
         finally:
             with self._lock:
                 self._busy.pop(endpoint_id, None)
-            self._wake.set()
+            if more_due:
+                self._wake.set()
 
     def _send_round(self, endpoint: Endpoint | None, deliveries: list[Delivery], began: float) -> list[Outcome]:
-        """Send one endpoint's due messages in order, until one fails; what came of each."""
+        """Send one endpoint's due messages in order, a window at a time, until one fails; what came of each."""
         outcomes, tally, counted = [], Counter(), clock.monotonic()
+        sent, retry_at = 0, None
         try:
-            for index, delivery in enumerate(deliveries):
-                if index and (self._stopping.is_set() or clock.timestamp() + self.timeout > began + ROUND):
-                    # stopping, or this round has gone on long enough: the rest is due again at once
-                    outcomes.extend(_later(rest, None) for rest in deliveries[index:])
-                    break
+            while sent < len(deliveries):
+                if sent and (self._stopping.is_set() or clock.timestamp() + self.timeout > began + ROUND):
+                    break  # stopping, or this round has gone on long enough: the rest is due again at once
                 if endpoint is None or endpoint.disabled:  # deleted, or disabled (410) meanwhile
-                    outcomes.append(_dropped(delivery))
-                    continue
-                outcome = self._send(endpoint, delivery)
-                outcomes.append(outcome)
-                tally[delivery.event.type.value, outcome.result] += 1
+                    outcomes.extend(_dropped(delivery) for delivery in deliveries[sent:])
+                    sent = len(deliveries)
+                    break
+                # each answer of a window may take the timeout: a window ends within ROUND, as one POST would
+                room = int((began + ROUND - clock.timestamp()) / self.timeout)
+                batch = deliveries[sent:sent + max(1, min(room, self.sender.window(endpoint.id, endpoint.url)))]
+                window = self._send_window(endpoint, batch)
+                outcomes += window
+                sent += len(window)
+                tally.update((delivery.event.type.value, outcome.result)
+                             for delivery, outcome in zip(batch[:len(window)], window, strict=True))
                 if clock.monotonic() - counted > COUNT_EVERY:
                     _count(tally)
                     tally, counted = Counter(), clock.monotonic()
-                if outcome.result != "delivered":  # the receiver is in trouble: the rest waits for its retry
-                    outcomes.extend(_later(rest, outcome.next_at) for rest in deliveries[index + 1:])
+                failed = next((outcome for outcome in window if outcome.result != "delivered"), None)
+                if failed is not None:  # the receiver is in trouble: the rest waits for its retry
+                    retry_at = failed.next_at
                     break
+                if not window:  # the receiver closed the connection before any answer: due again at once
+                    break
+            outcomes.extend(_later(rest, retry_at) for rest in deliveries[sent:])
         finally:
             _count(tally)
         return outcomes
 
-    def _send(self, endpoint: Endpoint, delivery: Delivery) -> Outcome:
-        event, attempts = delivery.event, delivery.attempts + 1
-        payload = messages.body(event)
+    def _send_window(self, endpoint: Endpoint, deliveries: list[Delivery]) -> list[Outcome]:
+        """POST the messages together (Sender.window() said how many may go): what came of those answered."""
         now = clock.timestamp()
-        status = self.sender.post(endpoint.id, endpoint.url, payload,
-                                  messages.headers(event.id, payload, endpoint.signing_secrets(now), now))
+        secrets = endpoint.signing_secrets(now)
+        requests = []
+        for delivery in deliveries:
+            payload = messages.body(delivery.event)
+            requests.append((payload, messages.headers(delivery.event.id, payload, secrets, now)))
+        statuses = self.sender.post_many(endpoint.id, endpoint.url, requests)
+        outcomes = [self._judge(delivery, status, now)
+                    for delivery, status in zip(deliveries[:len(statuses)], statuses, strict=True)]
+        if any(outcome.result == "gone" for outcome in outcomes):
+            self.registry.disable(endpoint.id, "410 Gone")
+            log.warning("webhook endpoint %s answered 410 Gone: disabled", endpoint.id)
+        return outcomes
+
+    def _judge(self, delivery: Delivery, status: int | None, now: float) -> Outcome:
+        """What an answer's status (None: no answer) makes of an attempt."""
+        event, attempts = delivery.event, delivery.attempts + 1
         if status is not None and 200 <= status < 300:
             result, next_at = "delivered", None
         elif status == 410:
-            self.registry.disable(endpoint.id, "410 Gone")
-            log.warning("webhook endpoint %s answered 410 Gone: disabled", endpoint.id)
             result, next_at = "gone", None
         elif attempts > len(RETRIES):
-            log.warning("webhook %s to %s: gave up after %d attempts", event.id, endpoint.id, attempts)
+            log.warning("webhook %s to %s: gave up after %d attempts", event.id, delivery.endpoint_id, attempts)
             result, next_at = "gave_up", None
         else:
             result, next_at = "failed", now + RETRIES[attempts - 1]
