@@ -42,17 +42,20 @@ class Receiver(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
+        answers = []
         while True:
             head_end = self.buffer.find(b"\r\n\r\n")
             if head_end < 0:
-                return
+                break
             length = LENGTH.search(self.buffer, 0, head_end + 2)
             end = head_end + 4 + (int(length.group(1)) if length else 0)
             if len(self.buffer) < end:
-                return
+                break
             method = self.buffer[:self.buffer.index(b" ")]
             body, self.buffer = self.buffer[head_end + 4 : end], self.buffer[end:]
-            self.transport.write(self.answer(method, body))
+            answers.append(self.answer(method, body))
+        if answers:
+            self.transport.write(b"".join(answers))
 
     def answer(self, method: bytes, body: bytes) -> bytes:
         if method == b"POST":
