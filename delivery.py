@@ -7,6 +7,7 @@ that on a busy machine requests come first and messages wait a little (they are 
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 
@@ -26,6 +27,7 @@ class WebhookDelivery(DirtyApp):
         os.nice(NICE)
         # The log's ticket records are passed over here: delivering needs only its outbox.
         self.services = build_services(load_settings(), keep_tickets=False)
+        gc.freeze()  # as in wsgi.py: long-lived, so out of the collector's sight
         self.thread = threading.Thread(target=self.services.deliverer.serve, name="tickets-deliverer", daemon=True)
         self.thread.start()
 
