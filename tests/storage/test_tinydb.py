@@ -484,6 +484,41 @@ def test_the_log_folds_by_itself_off_the_request_path(folder):
     assert LogTicketStore(folder).count() == 40
 
 
+def test_a_fold_makes_the_next_generation_before_it_takes_the_write_lock(repo, folder, monkeypatch):
+    """Writers wait for the seal only, not for the new file's and the folder's syncs; and a fold leaves no
+    descriptor open behind it."""
+    repo.add(ticket())
+    seen_at_lock = []
+    real_acquire = repo.log.lock.acquire
+    monkeypatch.setattr(repo.log.lock, "acquire", lambda: seen_at_lock.append(logs(folder)) or real_acquire())
+    assert repo.fold()
+    assert seen_at_lock[0] == ["tickets.00000001.log", "tickets.00000002.log"]
+    open_files = len(os.listdir("/proc/self/fd"))  # the two generations kept, the fold lock
+    for _ in range(4):
+        assert repo.fold()
+    assert len(os.listdir("/proc/self/fd")) == open_files
+    assert LogTicketStore(folder).get("ABCDEFGHJ").id == "ABCDEFGHJ"
+
+
+def test_a_fold_whose_new_generation_a_starting_worker_removed_makes_it_again(repo, folder, monkeypatch):
+    """A worker starting up removes an empty generation that no seal points at (a failed fold's leftover): the
+    fold made it before taking the lock, so it makes it again under the lock."""
+    repo.add(ticket())
+    real_acquire = repo.log.lock.acquire
+
+    def a_worker_starts_first():
+        monkeypatch.setattr(repo.log.lock, "acquire", real_acquire)
+        LogTicketStore(folder)  # its start-up, under the lock, finds the new generation unsealed and empty
+        assert logs(folder) == ["tickets.00000001.log"]
+        real_acquire()
+
+    monkeypatch.setattr(repo.log.lock, "acquire", a_worker_starts_first)
+    assert repo.fold()
+    repo.change("ABCDEFGHJ", lambda t: t.replace(version=t.version + 1))
+    assert logs(folder) == ["tickets.00000001.log", "tickets.00000002.log"]
+    assert LogTicketStore(folder).get("ABCDEFGHJ").version == 1
+
+
 def test_a_reader_behind_a_fold_catches_up(folder):
     """A second worker stays exact while the first writes and folds, even when it falls two folds behind."""
     writer, reader = LogTicketStore(_ready(folder)), LogTicketStore(folder)

@@ -75,6 +75,9 @@ class Log:
         except CorruptStore:
             os.close(fd)
             raise
+        made_before = self._files.get(generation)  # by this process (a fold makes it before taking the lock)
+        if made_before is not None:
+            os.close(made_before)
         self._files[generation] = fd
         return position(generation, len(FILE_MAGIC))
 
