@@ -37,6 +37,24 @@ def receiver():
 
 
 @pytest.fixture
+def kept_alive():
+    """A receiver that keeps connections alive (HTTP/1.1), as most do: messages after the first go pipelined."""
+    started = Receiver(keep_alive=True).start()
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def windows(monkeypatch) -> list[int]:
+    """How many messages each Sender.post_many() call was given, in order."""
+    sizes = []
+    real_post_many = Sender.post_many
+    monkeypatch.setattr(Sender, "post_many", lambda self, key, url, requests: sizes.append(len(requests))
+                        or real_post_many(self, key, url, requests))
+    return sizes
+
+
+@pytest.fixture
 def hooks(app):
     """add(url, org=None, events=None) registers an endpoint as the CLI would; drain() delivers what is due."""
 
@@ -237,62 +255,44 @@ def test_a_long_round_hands_back_what_it_did_not_send(create_ticket, hooks, rece
     assert len(handed_back) >= 2 and {outcome.attempts for outcome in handed_back} == {0}
 
 
-def test_a_kept_alive_receiver_gets_a_round_pipelined_each_message_once(create_ticket, hooks, monkeypatch):
+def test_a_kept_alive_receiver_gets_a_round_pipelined_each_message_once(create_ticket, hooks, kept_alive, windows):
     """The first message proves the connection; the rest go PIPELINE at a time on it, in order, each once."""
-    windows = []
-    real_post_many = Sender.post_many
-    monkeypatch.setattr(Sender, "post_many", lambda self, key, url, requests: windows.append(len(requests))
-                        or real_post_many(self, key, url, requests))
-    receiver = Receiver(keep_alive=True).start()
-    try:
-        endpoint = hooks.add(receiver.url())
-        made = [create_ticket()["id"] for _ in range(40)]
-        hooks.drain()
-        messages = receiver.wait_for(40)
-        assert [message.verified(endpoint["secret"])["data"]["ticket"]["id"] for message in messages] == made
-        assert windows == [1, PIPELINE, PIPELINE, 40 - 1 - 2 * PIPELINE] and receiver.connections == 1
-        assert receiver.wait_for(41, seconds=0.5) == messages  # none twice
-    finally:
-        receiver.stop()
+    endpoint = hooks.add(kept_alive.url())
+    made = [create_ticket()["id"] for _ in range(40)]
+    hooks.drain()
+    messages = kept_alive.wait_for(40)
+    assert [message.verified(endpoint["secret"])["data"]["ticket"]["id"] for message in messages] == made
+    assert windows == [1, PIPELINE, PIPELINE, 40 - 1 - 2 * PIPELINE] and kept_alive.connections == 1
+    assert kept_alive.wait_for(41, seconds=0.5) == messages  # none twice
 
 
-def test_a_window_is_only_as_long_as_the_round_has_time_for(app, create_ticket, hooks, monkeypatch):
+def test_a_window_is_only_as_long_as_the_round_has_time_for(app, create_ticket, hooks, kept_alive, windows,
+                                                            monkeypatch):
     """Each pipelined answer may take the timeout: with two timeouts' worth of ROUND, windows of two."""
-    windows = []
-    real_post_many = Sender.post_many
-    monkeypatch.setattr(Sender, "post_many", lambda self, key, url, requests: windows.append(len(requests))
-                        or real_post_many(self, key, url, requests))
-    receiver = Receiver(keep_alive=True).start()
-    try:
-        hooks.add(receiver.url())
-        for _ in range(7):
-            create_ticket()
-        with app.app_context():
-            timeout = current_services().deliverer.timeout
-        monkeypatch.setattr(deliverer_module, "ROUND", 2.9 * timeout)
-        hooks.drain()
-        assert len(receiver.wait_for(7)) == 7 and windows == [1, 2, 2, 2]
-    finally:
-        receiver.stop()
+    hooks.add(kept_alive.url())
+    for _ in range(7):
+        create_ticket()
+    with app.app_context():
+        timeout = current_services().deliverer.timeout
+    monkeypatch.setattr(deliverer_module, "ROUND", 2.9 * timeout)
+    hooks.drain()
+    assert len(kept_alive.wait_for(7)) == 7 and windows == [1, 2, 2, 2]
 
 
-def test_a_failure_inside_a_pipelined_window_holds_back_only_that_message(create_ticket, hooks, monkeypatch):
+def test_a_failure_inside_a_pipelined_window_holds_back_only_that_message(create_ticket, hooks, kept_alive,
+                                                                         monkeypatch):
     """The 3rd of 10 is answered 500: the ones pipelined after it were answered 200 and are not sent again; it
     is, with the same id, and the round's rest waits for that retry."""
     monkeypatch.setattr(deliverer_module, "RETRIES", (0,) * 9)
-    receiver = Receiver(keep_alive=True).start()
-    try:
-        hooks.add(receiver.url("/fail-at/3"))
-        for _ in range(10):
-            create_ticket()
-        for _ in range(3):
-            hooks.drain()
-        messages = receiver.wait_for(11)
-        ids = [message.headers["webhook-id"] for message in messages]
-        assert len(ids) == 11 and len(set(ids)) == 10 and ids[-1] == ids[2]
-        assert receiver.wait_for(12, seconds=0.5) == messages
-    finally:
-        receiver.stop()
+    hooks.add(kept_alive.url("/fail-at/3"))
+    for _ in range(10):
+        create_ticket()
+    for _ in range(3):
+        hooks.drain()
+    messages = kept_alive.wait_for(11)
+    ids = [message.headers["webhook-id"] for message in messages]
+    assert len(ids) == 11 and len(set(ids)) == 10 and ids[-1] == ids[2]
+    assert kept_alive.wait_for(12, seconds=0.5) == messages
 
 
 def test_a_change_that_failed_has_no_event(test_client, auth, create_ticket, data_dir, hooks, receiver,
