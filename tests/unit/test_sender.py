@@ -245,6 +245,28 @@ def test_a_pipelined_answer_that_never_comes_is_a_failed_attempt(receivers):
     assert sender.window("ep", receiver.url()) == 1
 
 
+def test_bytes_after_a_windows_last_answer_spoil_none_of_its_answers(receivers):
+    sloppy = OK + b"trailing bytes"
+    receiver = receivers(lambda number: sloppy if number == 4 else OK)
+    sender = Sender(timeout=2)
+    sender.post_many("ep", receiver.url(), messages(1))
+    assert sender.post_many("ep", receiver.url(), messages(3)) == [200, 200, 200]
+    assert sender.window("ep", receiver.url()) == 1
+
+
+def test_a_long_answer_in_a_window_takes_the_proof_back(receivers):
+    """Pipelining relies on short answers (they fit in our receive buffer): after a long one, a message goes alone
+    and must prove the connection again."""
+    long = b"HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n\r\n" + b"x" * 2000
+    receiver = receivers(lambda number: long if number == 3 else OK)
+    sender = Sender(timeout=2)
+    sender.post_many("ep", receiver.url(), messages(1))
+    assert sender.post_many("ep", receiver.url(), messages(2)) == [200, 200]
+    assert sender.window("ep", receiver.url()) == 1
+    assert sender.post_many("ep", receiver.url(), messages(1)) == [200]
+    assert sender.window("ep", receiver.url()) == PIPELINE and receiver.connections == 1
+
+
 def test_more_answers_than_requests_are_none_of_them_trusted(receivers):
     receiver = receivers(lambda number: OK if number == 1 else OK * 3)
     sender = Sender(timeout=2)

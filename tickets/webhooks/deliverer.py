@@ -4,7 +4,8 @@ files one process at a time; on PostgreSQL whoever claims a delivery).
 
 Each endpoint's due messages go out in order on a thread of its own, so a slow or dead receiver holds up
 only itself, a window at a time (pipelined where the receiver has shown it can take it: sender.py); a round
-sends for at most ROUND seconds, so it ends well inside PostgreSQL's claim (LEASE).
+sends for at most ROUND seconds, so it ends well inside PostgreSQL's claim (LEASE). A failure holds back the
+rest of the round, but not what was pipelined after it in its window (SPEC §10 does not promise order).
 A non-2xx answer, a timeout or a refused connection is retried after about 5 s, 30 s, 2 min, 10 min,
 30 min, 1 h, 2 h, 4 h and 8 h, then given up; 410 Gone disables the endpoint.
 """
@@ -128,7 +129,8 @@ class Deliverer:
                 self._wake.set()
 
     def _send_round(self, endpoint: Endpoint | None, deliveries: list[Delivery], began: float) -> list[Outcome]:
-        """Send one endpoint's due messages in order, a window at a time, until one fails; what came of each."""
+        """Send one endpoint's due messages in order, a window at a time, until a window has a failure; what came
+        of each."""
         outcomes, tally, counted = [], Counter(), clock.monotonic()
         sent, retry_at = 0, None
         try:

@@ -8,10 +8,11 @@ bounds the whole POST from connecting on: every socket operation gets only the t
 that answers a byte at a time is cut off all the same (the name lookup before it is the resolver's).
 
 Several messages to one endpoint are pipelined (RFC 9112 §9.3.2) once its connection has proven itself: kept
-alive after a short 2xx answer on HTTP/1.1. They are written together, and the answers are read in order, each
-within the timeout of the one before. Under the bench's load that took 40% off the deliverer's CPU per
-message and 85% off the receiver's. A receiver that closes the connection with requests unanswered, without
-saying so, is sent one message at a time from then on; the unanswered ones go out again.
+alive after a short 2xx answer on HTTP/1.1 (a long answer later takes that back). They are written together,
+and the answers are read in order, each within the timeout of the one before. Under the bench's load that took
+40% off the deliverer's CPU per message and 85% off the receiver's. A receiver that closes the connection with
+requests unanswered without saying so, or whose answers fail (a timeout, an answer that cannot be read), is sent
+one message at a time from then on; the unanswered ones go out again.
 """
 
 from __future__ import annotations
@@ -96,8 +97,10 @@ class Sender:
     def _pipelined(self, key: str, connection: _Connection, requests: Sequence[tuple[bytes, dict[str, str]]],
                    ) -> list[int | None]:
         """Write the requests together and read their answers: the statuses of those answered, then a None if an
-        answer failed. A receiver that closes the connection with requests unanswered, without saying so, is
-        sent one message at a time from then on."""
+        answer failed. A receiver that closes the connection with requests unanswered without saying so, or
+        whose answers cannot be read or come too late, is sent one message at a time from then on. (The
+        requests after one that timed out were written, and a receiver may still act on them: they go out
+        again, so it may get them twice. At least once; receivers de-duplicate by webhook-id.)"""
         try:
             data = b"".join(_head(connection.url, payload, headers) + payload for payload, headers in requests)
         except ValueError as error:
@@ -109,12 +112,15 @@ class Sender:
             _failed(key, error)
             self._one_at_a_time.add(key)
             self.close(key)
-            return [*answers.statuses, None]
+            answered = answers.statuses[:len(requests)]  # bytes after the last answer spoil none of them
+            return answered if len(answered) == len(requests) else [*answered, None]
         if answers.dropped:
             log.info("webhook endpoint %s left pipelined requests unanswered: one at a time from now on", key)
             self._one_at_a_time.add(key)
         if not answers.keep:
             self.close(key)
+        elif answers.longest > SHORT_ANSWER:  # no longer proven: one alone must prove it again
+            connection.proven = False
         return answers.statuses
 
     def close(self, key: str) -> None:
@@ -287,6 +293,8 @@ class _Answers:
         self.dropped = False
         self.in_answer = False
         self.headers_done = False
+        self.size = 0
+        self.longest = 0  # the longest body of an answer so far
 
     def on_message_begin(self) -> None:
         self.in_answer = True
@@ -294,8 +302,13 @@ class _Answers:
     def on_headers_complete(self) -> None:
         self.headers_done = True
 
+    def on_body(self, body: bytes) -> None:
+        self.size += len(body)
+        self.longest = max(self.longest, self.size)
+
     def on_message_complete(self) -> None:
         self.in_answer = self.headers_done = False
+        self.size = 0
         status = self.parser.get_status_code()
         if status >= 200:  # 1xx interim answers are passed over
             self.statuses.append(status)
