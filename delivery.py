@@ -2,7 +2,8 @@
 its own beside the HTTP workers, started, restarted and stopped with them (no extra process to start).
 
 A process of its own, so that delivering never holds a worker's interpreter lock; at the lowest priority, so
-that on a busy machine requests come first and messages wait a little (they are durable).
+that on a busy machine requests come first and messages wait a little (they are durable). Its settles, which
+hold the log's write lock that the workers queue on, run on a thread left at the workers' priority.
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ class WebhookDelivery(DirtyApp):
     workers = 1  # one deliverer per gunicorn; the outbox keeps several apart all the same (files or SKIP LOCKED)
 
     def init(self) -> None:
-        os.nice(NICE)
         # The log's ticket records are passed over here: delivering needs only its outbox.
         self.services = build_services(load_settings(), keep_tickets=False)
         gc.freeze()  # as in wsgi.py: long-lived, so out of the collector's sight
+        self.services.deliverer.settle_at_this_priority()  # before lowering it: settles hold the log's lock
+        os.nice(NICE)  # this thread's, and that of the threads it makes from here on (per thread on Linux)
         self.thread = threading.Thread(target=self.services.deliverer.serve, name="tickets-deliverer", daemon=True)
         self.thread.start()
 

@@ -295,6 +295,33 @@ def test_a_failure_inside_a_pipelined_window_holds_back_only_that_message(create
     assert kept_alive.wait_for(12, seconds=0.5) == messages
 
 
+def test_settles_keep_the_priority_of_the_thread_that_asked_for_them(app, create_ticket, hooks, receiver,
+                                                                     monkeypatch):
+    """delivery.py asks before it lowers its own priority (Linux keeps one per thread): a settle holds the log's
+    write lock, so it runs at the workers' priority while the sending runs at the lowest."""
+    with app.app_context():
+        deliverer = current_services().deliverer
+    priorities = []
+    real_settle = deliverer.outbox.settle
+    monkeypatch.setattr(deliverer.outbox, "settle", lambda outcomes: priorities.append(
+        os.getpriority(os.PRIO_PROCESS, 0)) or real_settle(outcomes))
+    hooks.add(receiver.url())
+    create_ticket()
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+
+    def as_delivery_py_does():
+        deliverer.settle_at_this_priority()
+        os.nice(5)
+        deliverer.drain()
+
+    thread = threading.Thread(target=as_delivery_py_does)
+    thread.start()
+    thread.join()
+    deliverer._settler.shutdown()
+    assert len(receiver.wait_for(1)) == 1
+    assert priorities and set(priorities) == {ours}
+
+
 def test_a_change_that_failed_has_no_event(test_client, auth, create_ticket, data_dir, hooks, receiver,
                                            monkeypatch):
     """The event is part of the change: a create whose sync fails (503) leaves no ticket and no message."""
