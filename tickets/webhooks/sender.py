@@ -183,7 +183,7 @@ class _Connection:
             self.sock.settimeout(_left(deadline))
             self.sock.sendall(request)
             status, keep = self._read(answer, deadline)
-            self.proven = keep and _ok(status) and answer.fit
+            self.proven = keep and 200 <= status < 300 and answer.fit
             return status, keep
         except (BrokenPipeError, ConnectionResetError) as error:
             if answer.received:
@@ -198,8 +198,7 @@ class _Connection:
     def pipeline(self, requests: bytes, answers: _Answers, count: int, timeout: float) -> None:
         """Write requests, then read up to `count` answers into `answers`, each within `timeout` of the one
         before (or until the receiver closes the connection)."""
-        parser = answers.parser = httptools.HttpResponseParser(answers)
-        parser.set_dangerous_leniencies(lenient_optional_cr_before_lf=True)
+        parser = answers.parser = _parser(answers)
         deadline = clock.monotonic() + timeout
         try:
             self.sock.settimeout(_left(deadline))
@@ -221,9 +220,7 @@ class _Connection:
             raise ValueError("more answers than requests")
 
     def _read(self, answer: _Answer, deadline: float) -> tuple[int, bool]:
-        parser = answer.parser = httptools.HttpResponseParser(answer)
-        # Lines ended by a bare LF, as http.client took them: harmless in an answer read alone on its connection.
-        parser.set_dangerous_leniencies(lenient_optional_cr_before_lf=True)
+        parser = answer.parser = _parser(answer)
         while answer.status is None:
             self.sock.settimeout(_left(deadline))
             data = self.sock.recv(READ)
@@ -374,8 +371,11 @@ def _connect(host: str, port: int, deadline: float) -> socket.socket:
     raise failure
 
 
-def _ok(status: int | None) -> bool:
-    return status is not None and 200 <= status < 300
+def _parser(callbacks) -> httptools.HttpResponseParser:
+    parser = httptools.HttpResponseParser(callbacks)
+    # Lines ended by a bare LF, as http.client took them: the receiver's own answers, which no one else writes.
+    parser.set_dangerous_leniencies(lenient_optional_cr_before_lf=True)
+    return parser
 
 
 def _left(deadline: float) -> float:
