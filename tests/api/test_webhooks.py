@@ -297,8 +297,9 @@ def test_a_failure_inside_a_pipelined_window_holds_back_only_that_message(create
 
 def test_settles_keep_the_priority_of_the_thread_that_asked_for_them(app, create_ticket, hooks, receiver,
                                                                      monkeypatch):
-    """delivery.py asks before it lowers its own priority (Linux keeps one per thread): a settle holds the log's
-    write lock, so it runs at the workers' priority while the sending runs at the lowest."""
+    """delivery.py asks from a thread that keeps its priority, and sends from one that lowers it (Linux keeps one
+    per thread): a settle holds the log's write lock, so it runs at the workers' priority while the sending runs at
+    the lowest."""
     with app.app_context():
         deliverer = current_services().deliverer
     priorities = []

@@ -57,9 +57,9 @@ class Deliverer:
 
     def settle_at_this_priority(self) -> None:
         """Settle from a thread made now, at the caller's CPU priority (Linux keeps one per thread). delivery.py
-        calls this before it lowers its own: a settle holds the log's write lock that the workers queue on, and
-        at the lowest priority it was often left waiting for the CPU meanwhile (its hold's p90 was 1.3-1.5 ms
-        under load, and is 0.3 ms so)."""
+        calls this from a thread that keeps the workers' priority, and sends from one that runs when idle: a
+        settle holds the log's write lock that the workers queue on, and at the lowest priority it was often left
+        waiting for the CPU meanwhile (its hold's p90 was 1.3-1.5 ms under load, and is 0.3 ms so)."""
         self._settler = ThreadPoolExecutor(1, thread_name_prefix="tickets-webhook-settle")
         self._settler.submit(lambda: None).result()  # its thread is made now, by this thread
 
