@@ -10,6 +10,7 @@ import stat
 import struct
 import threading
 import time
+import tracemalloc
 import zlib
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -20,7 +21,7 @@ from tinydb import TinyDB
 from tests.conftest import bearer, exchange, fetch_token, make_client
 from tickets.core.domain import EventType, Ticket, TicketEvent, TicketNotFound, TicketType
 from tickets.core.ports import Outcome
-from tickets.storage import CorruptStore, StorageError, TicketIdTaken, open_storage
+from tickets.storage import CorruptStore, StorageError, TicketIdTaken, open_storage, snapshot
 from tickets.storage import tickets as store_module
 from tickets.storage.files import AtomicJSONStorage
 from tickets.storage.framing import frame
@@ -582,3 +583,23 @@ def test_a_list_reads_only_the_callers_organization(repo, monkeypatch):
     page = repo.list(TicketQuery("small", None, None, NOW, NOW - timedelta(days=7), 0, 20))
     assert [t.id for t in page.tickets] == mine and page.total == 3
     assert len(decoded) == 3
+
+
+def test_a_snapshot_is_written_a_slice_at_a_time(tmp_path):
+    """The fold writes the snapshot's lines a slice at a time: joined whole, a 50,000-ticket snapshot was held
+    three times over and took a folding worker from ~105 to ~150 MB. The bytes are the same as one join's."""
+    records = {f"T{number:08d}": b'{"type":"MULTI_USE_TICKET","title":"%s"}' % (b"x" * 400) for number in range(20000)}
+    outbox = {f"msg_{number:032x}": {"event": {"id": number}, "deliveries": {}} for number in range(3)}
+    path = tmp_path / "tickets.json"
+    tracemalloc.start()
+    try:
+        snapshot.write_snapshot(str(path), 7, records, {}, {}, outbox)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    written = path.read_bytes()
+    lines = b",\n".join(b'"%s":%s' % (ticket_id.encode(), raw) for ticket_id, raw in records.items())
+    rows = b",\n".join(b'"%s":%s' % (key.encode(), json.dumps(row, separators=(",", ":")).encode())
+                       for key, row in outbox.items())
+    assert written == snapshot.header(7, {}, {}) + lines + b"\n" + snapshot.OUTBOX_LINE + b"\n" + rows + b"\n}}\n"
+    assert peak < len(written) / 2, (peak, len(written))  # a single join: three times the file

@@ -11,6 +11,7 @@ import json
 import os
 import stat
 import tempfile
+from collections.abc import Iterable
 
 from tinydb import TinyDB
 from tinydb.storages import Storage
@@ -70,8 +71,9 @@ def compact_json(value) -> bytes:
     return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
 
 
-def write_file_atomically(path: str, payload: bytes, before_rename=None) -> int:
-    """Replace `path` with `payload` all at once; returns an open fd of the new file.
+def write_file_atomically(path: str, payload: bytes | Iterable[bytes], before_rename=None) -> int:
+    """Replace `path` with `payload` (bytes, or pieces written one after another) all at once; returns an
+    open fd of the new file.
 
     `before_rename(fd)`, if given, is called once the new file is complete (and synced), before it
     takes the name: a rename keeps inode, size and mtime, so the caller may announce them.
@@ -79,9 +81,10 @@ def write_file_atomically(path: str, payload: bytes, before_rename=None) -> int:
     folder = os.path.dirname(path) or "."
     fd, temp_path = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
-        view = memoryview(payload)
-        while view:
-            view = view[os.write(fd, view) :]
+        for piece in [payload] if isinstance(payload, bytes) else payload:
+            view = memoryview(piece)
+            while view:
+                view = view[os.write(fd, view) :]
         os.fsync(fd)
         if before_rename is not None:
             before_rename(fd)

@@ -18,6 +18,7 @@ run), and touches nothing.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -66,16 +67,29 @@ def write_snapshot(
 ) -> None:
     """Replace the snapshot atomically (temp file, fsync, rename, fsync of the folder); `before_rename(fd)`
     is called with the complete new file just before it takes the name."""
-    lines = b",\n".join(b'"%s":%s' % (ticket_id.encode(), raw) for ticket_id, raw in records.items())
-    rows = b",\n".join(b'"%s":%s' % (key.encode(), compact_json(row)) for key, row in (outbox or {}).items())
-    payload = (
-        header(generation, revoked or {}, webhooks or {}) + lines + (b"\n" if lines else b"")
-        + OUTBOX_LINE + b"\n" + rows + (b"\n" if rows else b"") + b"}}\n"
-    )
+    pieces = _pieces(header(generation, revoked or {}, webhooks or {}), records, outbox or {})
     try:
-        os.close(write_file_atomically(path, payload, before_rename=before_rename))
+        os.close(write_file_atomically(path, pieces, before_rename=before_rename))
     except OSError as error:
         raise StorageError(f"cannot write {path}: {error.strerror}") from error
+
+
+def _pieces(head: bytes, records: dict[str, bytes], outbox: dict) -> Iterator[bytes]:
+    yield head
+    yield from _joined(b'"%s":%s' % (ticket_id.encode(), raw) for ticket_id, raw in records.items())
+    yield (b"\n" if records else b"") + OUTBOX_LINE + b"\n"
+    yield from _joined(b'"%s":%s' % (key.encode(), compact_json(row)) for key, row in outbox.items())
+    yield (b"\n" if outbox else b"") + b"}}\n"
+
+
+def _joined(lines: Iterator[bytes], every: int = 2048) -> Iterator[bytes]:
+    """b",\n".join(lines), a slice of lines at a time: joined whole, the snapshot of 50,000 tickets (25 MB) was
+    held three times over (its lines, their join, the file's bytes) and took a folding worker from ~105 to
+    ~150 MB."""
+    separator = b""
+    while batch := list(itertools.islice(lines, every)):
+        yield separator + b",\n".join(batch)
+        separator = b",\n"
 
 
 def read_header(path: str) -> tuple[int, int | None] | None:
