@@ -142,17 +142,24 @@ def test_two_postgresql_nodes_deliver_each_event_once(gunicorn, database_url, re
 
 
 def deliverers(group: int) -> list[int]:
-    """The processes of a gunicorn process group that run at the lowest priority: its webhook deliverers."""
+    """The processes of a gunicorn process group with a thread under SCHED_IDLE: its webhook deliverers."""
     found = []
     for entry in os.listdir("/proc"):
         try:
             with open(f"/proc/{entry}/stat") as stat:
                 fields = stat.read().rsplit(")", 1)[1].split()
+            if fields[0] == "Z" or int(fields[2]) != group:  # state, pgrp
+                continue
+            if any(thread_policy(entry, thread) == os.SCHED_IDLE for thread in os.listdir(f"/proc/{entry}/task")):
+                found.append(int(entry))
         except OSError:  # not a process, or gone meanwhile
             continue
-        if fields[0] != "Z" and int(fields[2]) == group and int(fields[16]) == 19:  # pgrp, nice
-            found.append(int(entry))
     return found
+
+
+def thread_policy(process: str, thread: str) -> int:
+    with open(f"/proc/{process}/task/{thread}/stat") as stat:
+        return int(stat.read().rsplit(")", 1)[1].split()[38])  # field 41, the scheduling policy
 
 
 def test_one_low_priority_deliverer_that_gunicorn_replaces_when_it_dies(gunicorn, receiver):
