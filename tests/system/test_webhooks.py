@@ -150,16 +150,12 @@ def deliverers(group: int) -> list[int]:
                 fields = stat.read().rsplit(")", 1)[1].split()
             if fields[0] == "Z" or int(fields[2]) != group:  # state, pgrp
                 continue
-            if any(thread_policy(entry, thread) == os.SCHED_IDLE for thread in os.listdir(f"/proc/{entry}/task")):
+            threads = os.listdir(f"/proc/{entry}/task")
+            if any(os.sched_getscheduler(int(thread)) == os.SCHED_IDLE for thread in threads):
                 found.append(int(entry))
         except OSError:  # not a process, or gone meanwhile
             continue
     return found
-
-
-def thread_policy(process: str, thread: str) -> int:
-    with open(f"/proc/{process}/task/{thread}/stat") as stat:
-        return int(stat.read().rsplit(")", 1)[1].split()[38])  # field 41, the scheduling policy
 
 
 def test_one_low_priority_deliverer_that_gunicorn_replaces_when_it_dies(gunicorn, receiver):
