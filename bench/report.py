@@ -208,6 +208,7 @@ def webhooks_section(results: dict) -> list[str]:
                   for key in ("rps", "p99")}
         lines += ["", f"Each round's own ratio (its two runs back to back), median over the rounds: req/s "
                       f"{spread['rps']}, p99 {spread['p99']}. The targets above take the ratio of the medians."]
+    lines += control_lines(hooks)
     lines.append("")
     for key, when in (("load_latency", "under that load"), ("trickle_latency", "at 20 exchanges a second")):
         got = hooks.get(key) or {}
@@ -218,6 +219,26 @@ def webhooks_section(results: dict) -> list[str]:
     if rss:
         lines.append(f"- The deliverer process (gunicorn's dirty worker): VmRSS {max(rss):.1f} MB.")
     return lines + [""]
+
+
+def control_lines(hooks: dict) -> list[str]:
+    """The control runs: an idle-class busy loop of the webhooks' CPU, no endpoint (bench/idle_load.py)."""
+    if not hooks.get("control"):
+        return []
+    lines = ["", "The control: each round's third run, with no endpoint, beside a SCHED_IDLE busy loop "
+             "(bench/idle_load.py) using the CPU time that the deliverer and the receiver used in its run with the "
+             "endpoint, beyond the deliverer's in its run without.", "",
+             "| round | busy loop: share of a core | req/s | p99 ms | control ÷ without: req/s | p99 |",
+             "| ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for number, (off, control, busy) in enumerate(zip(hooks["without"], hooks["control"], hooks["busy_share"],
+                                                      strict=True), 1):
+        lines.append(f"| {number} | {busy:.1%} | {control['rps']:.0f} | {ms(control['p99_ms'])} "
+                     f"| {control['rps'] / off['rps']:.2f}× | {control['p99_ms'] / off['p99_ms']:.2f}× |")
+    medians = hooks["control_median"]
+    lines += ["", f"Medians: the control {medians['rps']:.0f} req/s, p99 {ms(medians['p99_ms'])} ms: "
+                  f"{hooks['control_rps_ratio']:.2f}× the req/s and {hooks['control_p99_ratio']:.2f}× the p99 of the "
+                  f"runs without (the endpoint's: {hooks['rps_ratio']:.2f}× and {hooks['p99_ratio']:.2f}×)."]
+    return lines
 
 
 def render(results: dict) -> str:

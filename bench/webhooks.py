@@ -4,15 +4,23 @@ event each message reached the receiver, under that load and at a trickle of 20 
 
 The receiver (bench/webhook_receiver.py) stands for the back office's server, which would run on another
 machine: it runs under SCHED_IDLE, so that it takes only CPU the service leaves.
+
+Each round also has a control run, with no endpoint: a SCHED_IDLE busy loop (bench/idle_load.py) that uses as much
+CPU time as the deliverer and the receiver used in that round's run with the endpoint (beyond what the deliverer
+used in the run without: it reads the log all the same), in bursts every tenth of a
+second as the deliverer works. What the control costs the exchange is what that much CPU costs it on this
+machine, whatever it is spent on; the webhooks' cost beyond it is what delivering adds.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import requests
 from harness import BENCH, HOST, OUT, flask_cli, free_port, log
@@ -75,6 +83,34 @@ def percentiles(values: list[float]) -> dict:
     return {"count": len(ordered), "p50_ms": at(0.5), "p99_ms": at(0.99), "max_ms": ordered[-1]}
 
 
+class IdleLoad:
+    """bench/idle_load.py using `share` of a core, for as long as the `with` block runs."""
+
+    def __init__(self, share: float):
+        self.share = share
+
+    def __enter__(self):
+        self.proc = subprocess.Popen([sys.executable, str(BENCH / "idle_load.py"), f"{self.share:.4f}"])
+        time.sleep(0.3)  # started, and under SCHED_IDLE
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """The CPU time (user and system, every thread's, finished ones too) the processes used so far."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of the whole line
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 class Endpoint:
     """One endpoint registered with the CLI for as long as the `with` block runs."""
 
@@ -116,18 +152,27 @@ def measure_webhooks(target: Target, phase: dict) -> dict:
     target.deadline.check("webhooks")
     log(f"webhooks at {phase['size']:,}: the exchange without and with one healthy endpoint, {ROUNDS} rounds")
     receiver = Receiver()
-    result: dict = {"without": [], "with": [], "load_latency": [], "drain_s": []}
+    result: dict = {"without": [], "with": [], "control": [], "load_latency": [], "drain_s": [], "busy_share": []}
+    busy = [*target.server.deliverer_pids(), receiver.proc.pid]
     try:
         for number in range(ROUNDS):
-            result["without"].append(exchange_run(target, phase, f"exchange_nohook{number}"))
+            used = cpu_seconds(busy)
+            run = exchange_run(target, phase, f"exchange_nohook{number}")
+            already = (cpu_seconds(busy) - used) / (run["duration_us"] / 1e6)  # the deliverer reads the log anyway
+            result["without"].append(run)
             receiver.forget()
             with Endpoint(target, receiver.url):
+                used = cpu_seconds(busy)
                 run = exchange_run(target, phase, f"exchange_hook{number}")
+                share = max(0.0, (cpu_seconds(busy) - used) / (run["duration_us"] / 1e6) - already)
                 ended = time.monotonic()
                 sent = run["requests"] - run["non2xx"]
                 result["load_latency"] += receiver.wait_for(sent)
                 result["drain_s"].append(time.monotonic() - ended)
                 result["with"].append(run)
+            result["busy_share"].append(share)
+            with IdleLoad(share):
+                result["control"].append(exchange_run(target, phase, f"exchange_idle_load{number}"))
         with Endpoint(target, receiver.url):
             result["trickle_latency"] = percentiles(trickle(target, receiver))
             result["deliverer_rss_mb"] = target.server.worker_rss_mb(target.server.deliverer_pids())
@@ -139,7 +184,7 @@ def measure_webhooks(target: Target, phase: dict) -> dict:
 
 
 def summarize(result: dict) -> None:
-    for key in ("without", "with"):
+    for key in ("without", "with", "control"):
         runs = result[key]
         result[f"{key}_median"] = {
             "rps": statistics.median(run["rps"] for run in runs),
@@ -147,6 +192,8 @@ def summarize(result: dict) -> None:
         }
     result["rps_ratio"] = result["with_median"]["rps"] / result["without_median"]["rps"]
     result["p99_ratio"] = result["with_median"]["p99_ms"] / result["without_median"]["p99_ms"]
+    result["control_rps_ratio"] = result["control_median"]["rps"] / result["without_median"]["rps"]
+    result["control_p99_ratio"] = result["control_median"]["p99_ms"] / result["without_median"]["p99_ms"]
     pairs = list(zip(result["without"], result["with"], strict=True))
     result["paired"] = {}
     for key in ("rps", "p99_ms"):
@@ -155,6 +202,8 @@ def summarize(result: dict) -> None:
         result["paired"][f"{name}_ratio"] = statistics.median(ratios)
         result["paired"][f"{name}_range"] = (min(ratios), max(ratios))
     load, quiet = result["load_latency"], result["trickle_latency"]
+    log(f"  control (idle load of {statistics.median(result['busy_share']):.1%} of a core)/without: "
+        f"{result['control_rps_ratio']:.3f} of the throughput, {result['control_p99_ratio']:.2f}x the p99")
     log(f"  with/without: {result['rps_ratio']:.3f} of the throughput, {result['p99_ratio']:.2f}x the p99; "
         f"messages p50/p99 {load.get('p50_ms', 0):.0f}/{load.get('p99_ms', 0):.0f} ms under load, "
         f"{quiet.get('p50_ms', 0):.0f}/{quiet.get('p99_ms', 0):.0f} ms at {TRICKLE_RATE}/s")
