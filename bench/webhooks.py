@@ -7,9 +7,9 @@ machine: it runs under SCHED_IDLE, so that it takes only CPU the service leaves.
 
 Each round also has a control run, with no endpoint: a SCHED_IDLE busy loop (bench/idle_load.py) that uses as much
 CPU time as the deliverer and the receiver used in that round's run with the endpoint (beyond what the deliverer
-used in the run without: it reads the log all the same), in bursts every tenth of a
-second as the deliverer works. What the control costs the exchange is what that much CPU costs it on this
-machine, whatever it is spent on; the webhooks' cost beyond it is what delivering adds.
+used in the run without: it reads the log all the same), in bursts every tenth of a second as the deliverer works.
+What the control costs the exchange is what that much CPU costs it on this machine, whatever it is spent on; the
+webhooks' cost beyond it is what delivering adds.
 """
 
 from __future__ import annotations
