@@ -111,6 +111,13 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def exchange_using(busy: list[int], target: Target, phase: dict, label: str) -> tuple[dict, float]:
+    """An exchange run, and the share of a core the processes `busy` used during it."""
+    before = cpu_seconds(busy)
+    run = exchange_run(target, phase, label)
+    return run, (cpu_seconds(busy) - before) / (run["duration_us"] / 1e6)
+
+
 class Endpoint:
     """One endpoint registered with the CLI for as long as the `with` block runs."""
 
@@ -156,15 +163,13 @@ def measure_webhooks(target: Target, phase: dict) -> dict:
     busy = [*target.server.deliverer_pids(), receiver.proc.pid]
     try:
         for number in range(ROUNDS):
-            used = cpu_seconds(busy)
-            run = exchange_run(target, phase, f"exchange_nohook{number}")
-            already = (cpu_seconds(busy) - used) / (run["duration_us"] / 1e6)  # the deliverer reads the log anyway
+            # the deliverer reads the log with or without an endpoint: the control takes only what it adds
+            run, already = exchange_using(busy, target, phase, f"exchange_nohook{number}")
             result["without"].append(run)
             receiver.forget()
             with Endpoint(target, receiver.url):
-                used = cpu_seconds(busy)
-                run = exchange_run(target, phase, f"exchange_hook{number}")
-                share = max(0.0, (cpu_seconds(busy) - used) / (run["duration_us"] / 1e6) - already)
+                run, used = exchange_using(busy, target, phase, f"exchange_hook{number}")
+                share = max(0.0, used - already)
                 ended = time.monotonic()
                 sent = run["requests"] - run["non2xx"]
                 result["load_latency"] += receiver.wait_for(sent)
