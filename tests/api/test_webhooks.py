@@ -113,6 +113,18 @@ def test_every_event_type_arrives_signed_with_the_ticket(test_client, auth, crea
         messages[0].verified("whsec_" + "A" * 43 + "=")
 
 
+def test_a_message_carries_any_properties_a_ticket_may_hold(test_client, auth, create_ticket, hooks, receiver):
+    """Messages are written by orjson, which stops at 64-bit whole numbers: a longer one, and text beyond ASCII,
+    arrive as GET shows them all the same."""
+    endpoint = hooks.add(receiver.url())
+    properties = {"customer_id": "c-ü", "big": 2**70, "small": -(2**64), "ratio": 1e16, "title": "Café ☕ 😀"}
+    ticket = create_ticket(properties=properties)
+    hooks.drain()
+    (message,) = receiver.wait_for(1)
+    shown = test_client.get(f"{TICKET}/{ticket['id']}", headers=auth).json
+    assert message.verified(endpoint["secret"])["data"]["ticket"]["properties"] == shown["properties"] == properties
+
+
 def test_filters_by_organization_and_by_event_type(app, test_client, auth, create_ticket, hooks, receiver):
     """An endpoint hears only its organization's events, only the types it asked for; no endpoint, no event."""
     hooks.add(receiver.url("/org-a"), org="org-a")

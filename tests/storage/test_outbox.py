@@ -31,7 +31,7 @@ def state() -> OutboxState:
 
 
 def ids(deliveries) -> list[tuple[str, str]]:
-    return [(delivery.event.id, delivery.endpoint_id) for delivery in deliveries]
+    return [(delivery.event_id, delivery.endpoint_id) for delivery in deliveries]
 
 
 def settle(state: OutboxState, endpoint: str, event_ids, **outcome) -> None:
@@ -58,7 +58,7 @@ def test_a_failed_delivery_is_due_again_at_its_retry_time_only(state):
     settle(state, "ep_a", ["msg_1", "msg_2", "msg_3", "msg_4"], done="delivered")
     assert state.due(129.0, everyone, limit=100) == []
     (again,) = state.due(130.0, everyone, limit=100)
-    assert (again.event.id, again.endpoint_id, again.attempts) == ("msg_0", "ep_a", 1)
+    assert (again.event_id, again.endpoint_id, again.attempts) == ("msg_0", "ep_a", 1)
 
 
 def test_an_event_every_endpoint_has_is_finished(state):

@@ -23,6 +23,7 @@ from tickets.core.domain import EventType, Ticket, TicketEvent, TicketNotFound, 
 from tickets.core.ports import Outcome
 from tickets.storage import CorruptStore, StorageError, TicketIdTaken, open_storage, snapshot
 from tickets.storage import tickets as store_module
+from tickets.storage.codec import record_to_ticket
 from tickets.storage.files import AtomicJSONStorage
 from tickets.storage.framing import frame
 from tickets.storage.tickets import LogTicketStore
@@ -236,7 +237,7 @@ def test_a_settle_that_finds_the_log_folded_under_it_keeps_its_outcome(folder, m
     assert deliverer.outbox_due(time.time(), targets, limit=10) == []  # not sent again before its retry
     for store in (deliverer, LogTicketStore(folder)):
         (again,) = store.outbox_due(retry_at, targets, limit=10)
-        assert (again.event.id, again.attempts) == ("msg_1", 1)
+        assert (again.event_id, again.attempts) == ("msg_1", 1)
 
 
 def test_the_deliverer_reads_the_outbox_only(folder):
@@ -252,7 +253,8 @@ def test_the_deliverer_reads_the_outbox_only(folder):
     worker.publish([TicketEvent("msg_3", EventType.DISABLED, NOW, third)])
     targets = lambda organization_id, event_type: ["ep_a"]  # noqa: E731
     due = deliverer.outbox_due(time.time(), targets, limit=10)
-    assert [(delivery.event.id, delivery.event.ticket) for delivery in due] == [
+    assert [(delivery.event_id, record_to_ticket(delivery.event["ticketId"], delivery.event["ticket"]))
+            for delivery in due] == [
         ("msg_1", first), ("msg_2", second), ("msg_3", third)]
     assert deliverer._index.records == {} and LogTicketStore(folder, keep_tickets=False)._index.records == {}
     for refused in (lambda: deliverer.get(first.id), lambda: deliverer.add(ticket(ids(3)[2])), deliverer.count,

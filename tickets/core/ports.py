@@ -153,11 +153,20 @@ class TokenIssuer(Protocol):
 
 @dataclass(frozen=True)
 class Delivery:
-    """One event owed to one webhook endpoint, and how many attempts were made so far."""
+    """One event owed to one webhook endpoint, and how many attempts were made so far. The event is as the store
+    keeps it (tickets.storage.codec.event_to_record, the ticket included): its message is made from that."""
 
-    event: TicketEvent
+    event: dict
     endpoint_id: str
     attempts: int
+
+    @property
+    def event_id(self) -> str:
+        return self.event["id"]
+
+    @property
+    def event_type(self) -> str:
+        return self.event["type"]
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from tickets.core.domain import EventType
 from tickets.core.ports import CorruptStore, Delivery, Outcome, Targets
-from tickets.storage.codec import record_to_event
+from tickets.storage.codec import check_event
 from tickets.storage.locks import FileLock
 
 DONE = ("delivered", "gave_up", "gone", "dropped")
@@ -45,8 +45,8 @@ class OutboxState:
         """Apply the outbox parts of one log record."""
         try:
             for event in record.get("e", ()):
-                if "ticket" not in event:  # the ticket as this same record stores it
-                    event = {**event, "ticket": record["t"][event["ticketId"]]}
+                if "ticket" not in event:  # the ticket as this same record stores it (the record is ours alone)
+                    event["ticket"] = record["t"][event["ticketId"]]
                 check_event(event)
                 self.events[event["id"]] = event
             for event_id, states in record.get("w", {}).items():
@@ -138,24 +138,16 @@ class OutboxState:
             next_at, event_id = heapq.heappop(retry)
             state = self.deliveries.get(event_id, {}).get(endpoint, {})
             if endpoint in self._owed.get(event_id, ()) and state.get("next") == next_at:  # else stale
-                taken.append(Delivery(record_to_event(self.events[event_id]), endpoint, state.get("n", 0)))
+                taken.append(Delivery(self.events[event_id], endpoint, state.get("n", 0)))
         while fresh and len(taken) < limit:
             event_id = fresh.popleft()
             if endpoint in self._owed.get(event_id, ()) and endpoint not in self.deliveries.get(event_id, {}):
-                taken.append(Delivery(record_to_event(self.events[event_id]), endpoint, 0))
+                taken.append(Delivery(self.events[event_id], endpoint, 0))
         if not retry:
             self._retry.pop(endpoint, None)
         if not fresh:
             self._fresh.pop(endpoint, None)
         return taken
-
-
-def check_event(record: dict) -> None:
-    """Refuse an event record this service could not have written (the whole event is read when sent)."""
-    if not (isinstance(record["id"], str) and isinstance(record["at"], str)
-            and isinstance(record["ticket"]["organizationId"], str)):
-        raise ValueError("an event without its id, time or organization")
-    EventType(record["type"])
 
 
 class LogOutbox:

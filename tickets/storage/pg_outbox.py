@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from tickets.core import clock
 from tickets.core.domain import EventType
 from tickets.core.ports import Delivery, Outcome, Targets
-from tickets.storage.codec import record_to_event
+from tickets.storage.codec import check_event
 from tickets.storage.postgres import PgStore
 
 # Seconds a claimed delivery is this deliverer's; then another may take it (at least once). A deliverer's
@@ -44,9 +44,7 @@ class PgOutbox:
                 "RETURNING e.record, d.endpoint_id, d.attempts",
                 (now + LEASE, now, now, list(skip), limit),
             ).fetchall()
-        return [
-            Delivery(record_to_event(json.loads(record)), endpoint, attempts) for record, endpoint, attempts in rows
-        ]
+        return [Delivery(_event(record), endpoint, attempts) for record, endpoint, attempts in rows]
 
     def _expand(self, targets: Targets) -> None:
         """Give each new event one delivery row per endpoint that wants it; drop those nobody wants."""
@@ -121,3 +119,10 @@ class PgOutbox:
                 "SELECT 1 FROM webhook_deliveries AS d WHERE d.event_id = e.id AND d.done IS NULL)"
             ).fetchone()
         return float(row[0]) if row and row[0] is not None else None
+
+
+def _event(text: str) -> dict:
+    """An event row's record, checked as the TinyDB outbox checks what it reads."""
+    record = json.loads(text)
+    check_event(record)
+    return record

@@ -165,7 +165,7 @@ class Deliverer:
                 window = self._send_window(endpoint, batch)
                 outcomes += window
                 sent += len(window)
-                tally.update((delivery.event.type.value, outcome.result)
+                tally.update((delivery.event_type, outcome.result)
                              for delivery, outcome in zip(batch[:len(window)], window, strict=True))
                 if clock.monotonic() - counted > COUNT_EVERY:
                     _count(tally)
@@ -188,7 +188,7 @@ class Deliverer:
         requests = []
         for delivery in deliveries:
             payload = messages.body(delivery.event)
-            requests.append((payload, messages.headers(delivery.event.id, payload, secrets, now)))
+            requests.append((payload, messages.headers(delivery.event_id, payload, secrets, now)))
         statuses = self.sender.post_many(endpoint.id, endpoint.url, requests)
         outcomes = [self._judge(delivery, status, now)
                     for delivery, status in zip(deliveries[:len(statuses)], statuses, strict=True)]
@@ -199,13 +199,14 @@ class Deliverer:
 
     def _judge(self, delivery: Delivery, status: int | None, now: float) -> Outcome:
         """What an answer's status (None: no answer) makes of an attempt."""
-        event, attempts = delivery.event, delivery.attempts + 1
+        attempts = delivery.attempts + 1
         if status is not None and 200 <= status < 300:
             result, next_at = "delivered", None
         elif status == 410:
             result, next_at = "gone", None
         elif attempts > len(RETRIES):
-            log.warning("webhook %s to %s: gave up after %d attempts", event.id, delivery.endpoint_id, attempts)
+            log.warning("webhook %s to %s: gave up after %d attempts", delivery.event_id, delivery.endpoint_id,
+                        attempts)
             result, next_at = "gave_up", None
         else:
             result, next_at = "failed", now + RETRIES[attempts - 1]
@@ -231,7 +232,7 @@ def _count(tally: Counter) -> None:
 
 
 def _outcome(delivery: Delivery, attempts: int, result: str, status, at: float, next_at) -> Outcome:
-    return Outcome(delivery.event.id, delivery.endpoint_id, attempts, result, status, at, next_at)
+    return Outcome(delivery.event_id, delivery.endpoint_id, attempts, result, status, at, next_at)
 
 
 def _later(delivery: Delivery, next_at: float | None) -> Outcome:

@@ -324,12 +324,18 @@ class _Answers:
 
 def _head(url: str, payload: bytes, headers: dict[str, str]) -> bytes:
     """The request line and headers, refusing anything that would let a value start a header of its own."""
-    lines = [f"{name}: {value}" for name, value in headers.items()]
-    if any("\r" in line or "\n" in line for line in lines) or any(
-            UNSAFE.intersection(name) or ":" in name or name.lower() in OURS for name in headers):
-        raise ValueError("a header that cannot be sent")
-    start = _target(url).start
-    return "\r\n".join([start, f"Content-Length: {len(payload)}", *lines]).encode("ascii") + b"\r\n\r\n"
+    _check_names(tuple(headers))
+    fields = "".join([f"{name}: {value}\r\n" for name, value in headers.items()])
+    if fields.count("\r") != len(headers) or fields.count("\n") != len(headers):  # one of each ends each field
+        raise ValueError("a header value that cannot be sent")
+    return f"{_target(url).start}\r\nContent-Length: {len(payload)}\r\n{fields}\r\n".encode("ascii")
+
+
+@functools.lru_cache(maxsize=64)
+def _check_names(names: tuple[str, ...]) -> None:
+    """Once per set of names (the deliverer's are always the same four)."""
+    if any(UNSAFE.intersection(name) or ":" in name or name.lower() in OURS for name in names):
+        raise ValueError("a header name that cannot be sent")
 
 
 class _Target(NamedTuple):
