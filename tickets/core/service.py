@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import uuid
+import os
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -73,7 +73,7 @@ class TicketService:
         """The event to store with a change, if any webhook endpoint wants it."""
         if not self.events.wants(ticket.organization_id, event_type):
             return []
-        return [TicketEvent(f"msg_{uuid.uuid4().hex}", event_type, clock.utcnow(), ticket, reason)]
+        return [TicketEvent(f"msg_{os.urandom(16).hex()}", event_type, clock.utcnow(), ticket, reason)]
 
     def issue_ticket(self, caller: Caller, command: dict) -> Ticket:
         """Create a ticket from a validated create command."""

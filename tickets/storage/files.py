@@ -66,9 +66,12 @@ def json_object(raw: bytes, where: str) -> dict:
     return found
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"), allow_nan=False)  # made once: json.dumps makes one a call
+
+
 def compact_json(value) -> bytes:
     """`value` as the data files hold it: compact JSON, no NaN or Infinity (ValueError)."""
-    return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
+    return _COMPACT.encode(value).encode()
 
 
 def write_file_atomically(path: str, payload: bytes | Iterable[bytes], before_rename=None) -> int:
