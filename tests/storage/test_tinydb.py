@@ -22,6 +22,7 @@ from tests.conftest import bearer, exchange, fetch_token, make_client
 from tickets.core.domain import EventType, Ticket, TicketEvent, TicketNotFound, TicketType
 from tickets.core.ports import Outcome
 from tickets.storage import CorruptStore, StorageError, TicketIdTaken, open_storage, snapshot
+from tickets.storage import index as index_module
 from tickets.storage import tickets as store_module
 from tickets.storage.codec import record_to_ticket
 from tickets.storage.files import AtomicJSONStorage
@@ -580,8 +581,8 @@ def test_a_list_reads_only_the_callers_organization(repo, monkeypatch):
     for name in mine:
         repo.add(ticket(name, organization_id="small"))
     decoded = []
-    real_loads = json.loads
-    monkeypatch.setattr(json, "loads", lambda raw, **kw: decoded.append(raw) or real_loads(raw, **kw))
+    real_parse = index_module.parse_json
+    monkeypatch.setattr(index_module, "parse_json", lambda raw: decoded.append(raw) or real_parse(raw))
     page = repo.list(TicketQuery("small", None, None, NOW, NOW - timedelta(days=7), 0, 20))
     assert [t.id for t in page.tickets] == mine and page.total == 3
     assert len(decoded) == 3

@@ -8,7 +8,6 @@ tickets and the page, never the whole store.
 from __future__ import annotations
 
 import heapq
-import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,6 +16,7 @@ from sortedcontainers import SortedList
 from tickets.core.domain import Ticket, TicketStatus
 from tickets.core.ports import StorageError, TicketPage, TicketQuery
 from tickets.storage.codec import parse_time, record_to_ticket
+from tickets.storage.files import parse_json
 from tickets.storage.outbox import OutboxState
 
 
@@ -107,7 +107,7 @@ class TicketIndex:
 
     def ticket(self, ticket_id: str) -> Ticket | None:
         raw = self._kept().get(ticket_id)
-        return None if raw is None else record_to_ticket(ticket_id, json.loads(raw))
+        return None if raw is None else record_to_ticket(ticket_id, parse_json(raw))
 
     def page(self, query: TicketQuery) -> TicketPage:
         """One page of the matching tickets, oldest first, and how many match in all."""
