@@ -139,13 +139,15 @@ class LogTicketStore:
             return self._index.outbox.due(now, targets, limit, skip)
 
     def outbox_settle(self, outcomes: Sequence[Outcome]) -> None:
-        states, last = {}, {}
+        states, latest = {}, {}
         for outcome in outcomes:
             state = {"n": outcome.attempts, "status": outcome.status, "at": outcome.at}
             state.update({"next": outcome.next_at} if outcome.next_at else {"done": outcome.result})
             states.setdefault(outcome.event_id, {})[outcome.endpoint_id] = state
             if outcome.result != "deferred":
-                last[outcome.endpoint_id] = {"result": outcome.result, "status": outcome.status, "at": outcome.at}
+                latest[outcome.endpoint_id] = outcome
+        last = {endpoint: {"result": outcome.result, "status": outcome.status, "at": outcome.at}
+                for endpoint, outcome in latest.items()}
         # Everything but the append before taking the file lock: the deliverer runs at the lowest priority,
         # and a worker waiting for the lock should not wait for it to be scheduled.
         with self._reading():
