@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -35,3 +36,15 @@ def test_a_stored_time_as_the_api_writes_it(moment):
     assert api_time(format_iso(moment)) == format_time(moment)
     assert api_time(format_iso(moment.replace(microsecond=0))) == format_time(moment.replace(microsecond=0))
     assert api_time(None) is None
+
+
+@pytest.mark.parametrize(("written", "shown"), [
+    ("2026-01-31 09:30:00.123456+00:00", "2026-01-31T09:30:00.123Z"),
+    ("2026-01-31T09:30:00,123456+00:00", "2026-01-31T09:30:00.123Z"),
+    ("2026-W05-6T09:30:00.123456+00:00", "2026-01-31T09:30:00.123Z"),
+    ("2026-01-31T11:30:00.123456+02:00", "2026-01-31T09:30:00.123Z"),
+    ("2026-01-31T09:30:00+00:00", "2026-01-31T09:30:00.000Z"),
+])
+def test_a_time_in_another_layout_is_read_and_written_again(written, shown):
+    """A mended file may hold any layout fromisoformat reads: the fast path takes only the service's own."""
+    assert api_time(written) == shown

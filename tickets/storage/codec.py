@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from tickets.core.domain import EventType, Ticket, TicketEvent, TicketType, format_time
@@ -135,11 +136,15 @@ def record_view(ticket_id: str, record: dict, now: str) -> dict:
     }
 
 
+# What isoformat() writes for a UTC time with microseconds, the form every time the service stores has: its first 23
+# characters are format_time's but for the Z. (fromisoformat also reads other layouts: a space, a week date.)
+STORED_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00")
+
+
 def api_time(value: str | None) -> str | None:
-    """A stored time as the API writes it (domain.format_time): the service stores UTC to the microsecond,
-    `2026-01-31T09:30:00.123456+00:00`, whose first 23 characters are the API's but for the Z."""
+    """A stored time as the API writes it (domain.format_time)."""
     if value is None:
         return None
-    if len(value) == 32 and value.endswith("+00:00"):
+    if STORED_UTC.fullmatch(value):
         return value[:23] + "Z"
     return format_time(parse_time(value))
