@@ -267,6 +267,26 @@ def test_the_deliverer_reads_the_outbox_only(folder):
     assert [worker.get(one.id) for one in (first, second, third)] == [first, second, third] and worker.count() == 3
 
 
+@pytest.mark.parametrize("field, value", [("createdAt", "yesterday"), ("type", "NO_SUCH_TYPE"), ("properties", [])])
+def test_an_event_whose_ticket_the_service_cannot_read_is_refused_by_name(folder, field, value):
+    """The snapshot's events are checked as its tickets are: an event whose ticket was edited out of shape stops
+    start-up, naming file and event, rather than hold up its endpoint's messages at every round."""
+    worker = LogTicketStore(_ready(folder))
+    first = ticket()
+    worker.add(first, [TicketEvent("msg_" + "1" * 32, EventType.CREATED, NOW, first)])
+    assert worker.fold()
+    path = os.path.join(folder, "tickets.json")
+    text = open(path, "rb").read()
+    line = next(line for line in text.split(b"\n") if line.startswith(b'"msg_'))
+    row = json.loads(line.split(b":", 1)[1].rstrip(b","))
+    row["event"]["ticket"][field] = value
+    edited = text.replace(line, b'"msg_' + b"1" * 32 + b'":' + json.dumps(row, separators=(",", ":")).encode())
+    open(path, "wb").write(edited)
+    with pytest.raises(CorruptStore, match=r"tickets\.json.*msg_1{32}"):
+        LogTicketStore(folder, keep_tickets=False)
+    assert open(path, "rb").read() == edited
+
+
 def test_the_deliverer_lets_a_worker_sync_its_records(folder):
     """At the lowest priority the deliverer must not hold the sync lock the workers queue on: its settle waits
     for a worker's group commit to cover it. With no worker writing, it syncs itself after SYNC_PATIENCE."""

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from tickets.core.domain import EventType
 from tickets.core.ports import CorruptStore, Delivery, Outcome, Targets
-from tickets.storage.codec import check_event
+from tickets.storage.codec import check_event, check_record
 from tickets.storage.locks import FileLock
 
 DONE = ("delivered", "gave_up", "gone", "dropped")
@@ -92,8 +92,14 @@ class OutboxState:
                 for event_id, record in self.events.items()}
 
     def load_rows(self, rows: dict, path: str) -> None:
-        """Read the `_outbox` table of a snapshot."""
+        """Read the `_outbox` table of a snapshot. Its tickets are checked as the tickets table's are: a message
+        is made of one later, and one edited out of shape would hold up its endpoint at every round."""
         for event_id, row in rows.items():
+            try:
+                check_record(row["event"]["ticket"])
+            except (KeyError, TypeError, ValueError) as error:
+                raise CorruptStore(f"{path}: webhook event {event_id} holds a ticket this service cannot read "
+                                   f"({error}); it was left untouched") from error
             self.apply({"e": [row["event"]], "w": {event_id: row.get("deliveries", {})}}, path)
 
     def _plan_new(self, targets: Targets) -> None:
