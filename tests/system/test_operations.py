@@ -84,7 +84,8 @@ def test_request_ids_and_json_request_logs(gunicorn):
     echoed = requests.get(f"{server.url}/security/ticket/{ticket['id']}", headers=traced_headers, timeout=10)
     assert echoed.headers["X-Request-ID"] == "trace-42"
     generated = requests.get(f"{server.url}/security/health", headers={"X-Request-ID": "bad id; x"}, timeout=10)
-    assert len(generated.headers["X-Request-ID"]) == 32 and "bad" not in generated.headers["X-Request-ID"]
+    made = generated.headers["X-Request-ID"]  # random hex: it may spell "bad" by chance (1 run in about 150 did)
+    assert len(made) == 32 and set(made) <= set("0123456789abcdef")
     time.sleep(0.5)
     lines = [json.loads(line) for line in server.output().splitlines() if line.startswith("{")]
     traced = [line for line in lines if line["request_id"] == "trace-42"]
