@@ -275,16 +275,11 @@ def test_an_event_whose_ticket_the_service_cannot_read_is_refused_by_name(folder
     first = ticket()
     worker.add(first, [TicketEvent("msg_" + "1" * 32, EventType.CREATED, NOW, first)])
     assert worker.fold()
-    path = os.path.join(folder, "tickets.json")
-    text = open(path, "rb").read()
-    line = next(line for line in text.split(b"\n") if line.startswith(b'"msg_'))
-    row = json.loads(line.split(b":", 1)[1].rstrip(b","))
-    row["event"]["ticket"][field] = value
-    edited = text.replace(line, b'"msg_' + b"1" * 32 + b'":' + json.dumps(row, separators=(",", ":")).encode())
-    open(path, "wb").write(edited)
+    key = b'"msg_' + b"1" * 32 + b'":'
+    edited = edit_snapshot_line(folder, key, lambda row: row["event"]["ticket"].update({field: value}))
     with pytest.raises(CorruptStore, match=r"tickets\.json.*msg_1{32}"):
         LogTicketStore(folder, keep_tickets=False)
-    assert open(path, "rb").read() == edited
+    assert open(os.path.join(folder, "tickets.json"), "rb").read() == edited
 
 
 def test_the_deliverer_lets_a_worker_sync_its_records(folder):
@@ -373,15 +368,23 @@ def test_a_record_the_service_cannot_understand_is_refused_by_name(repo, folder,
     """A snapshot holding a record of an unknown type or an unreadable time stops start-up, naming file and record."""
     repo.add(ticket())
     repo.fold()
-    path = os.path.join(folder, "tickets.json")
-    text = open(path, "rb").read()
-    record = json.loads(text.split(b"\n")[1].split(b":", 1)[1])
-    record[field] = value
-    edited = text.replace(text.split(b"\n")[1], b'"ABCDEFGHJ":' + json.dumps(record).encode())
-    open(path, "wb").write(edited)
+    edited = edit_snapshot_line(folder, b'"ABCDEFGHJ":', lambda record: record.update({field: value}))
     with pytest.raises(CorruptStore, match=r"tickets\.json.*ABCDEFGHJ"):
         LogTicketStore(folder)
-    assert open(path, "rb").read() == edited
+    assert open(os.path.join(folder, "tickets.json"), "rb").read() == edited
+
+
+def edit_snapshot_line(folder, key: bytes, change) -> bytes:
+    """Rewrite the snapshot line of `key` (a ticket's or an event's), its JSON value passed through `change`, as a
+    hand edit would; the snapshot's bytes after it."""
+    path = os.path.join(folder, "tickets.json")
+    text = open(path, "rb").read()
+    line = next(line for line in text.split(b"\n") if line.startswith(key))
+    value = json.loads(line[len(key):].rstrip(b","))
+    change(value)
+    edited = text.replace(line, key + json.dumps(value).encode() + (b"," if line.endswith(b",") else b""))
+    open(path, "wb").write(edited)
+    return edited
 
 
 def test_a_snapshot_edited_while_running_is_read_again(repo, folder):
